@@ -1,3 +1,34 @@
-fn main() {
-    println!("Hello, world!");
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use fifo_pingd::cli::{self, Command};
+use fifo_pingd::config::Location;
+use fifo_pingd::daemon;
+use fifo_pingd::exit::Failure;
+
+const PROGRAM: &str = "fifo-pingd";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.exit(PROGRAM),
+    }
+}
+
+fn run() -> Result<(), Failure> {
+    let options = cli::parse(std::env::args_os().skip(1))?;
+    let location = match &options.config {
+        Some(path) => Location::Explicit(path.clone()),
+        None => Location::Default,
+    };
+    match options.command {
+        Command::Help => print!("{}", cli::HELP),
+        Command::Version => println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION")),
+        Command::CheckConfig => {
+            print!("{}", daemon::check_config(&location, &options.overrides())?)
+        }
+        Command::Run => daemon::run(location, options.overrides())?,
+    }
+    Ok(())
 }

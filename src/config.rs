@@ -1,0 +1,746 @@
+//! The TOML configuration: parsing (with line and column in every error),
+//! semantic validation, and the effective configuration the daemon runs with.
+
+use std::fmt::{self, Write as _};
+use std::fs;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Group, Uid, User};
+use serde::Deserialize;
+use thiserror::Error;
+use toml::Spanned;
+
+/// Where the packaged configuration lives.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/fifo-pingd/fifo-pingd.toml";
+pub const DEFAULT_FIFO_PATH: &str = "/run/fifo-ping";
+pub const DEFAULT_MODE: u32 = 0o620;
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4096;
+/// Upper bound for `max_message_bytes`: the parser never holds a run anyway,
+/// but a larger value would only delay the rejection of garbage.
+pub const MAX_MAX_MESSAGE_BYTES: usize = 1 << 20;
+pub const DEFAULT_PING_LINES_PER_SECOND: u32 = 100;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the configuration file: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Unsafe { path: PathBuf, message: String },
+    #[error("{0}")]
+    Override(String),
+}
+
+/// What happens when a writer sends `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnEnd {
+    Shutdown,
+    Ignore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    Syslog,
+    Stderr,
+    Auto,
+}
+
+impl LogTarget {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "syslog" => Some(LogTarget::Syslog),
+            "stderr" => Some(LogTarget::Stderr),
+            "auto" => Some(LogTarget::Auto),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            LogTarget::Syslog => "syslog",
+            LogTarget::Stderr => "stderr",
+            LogTarget::Auto => "auto",
+        }
+    }
+}
+
+/// Syslog severities the daemon filters on, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+}
+
+impl Level {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "err" | "error" => Some(Level::Err),
+            "warning" | "warn" => Some(Level::Warning),
+            "notice" => Some(Level::Notice),
+            "info" => Some(Level::Info),
+            "debug" => Some(Level::Debug),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Err => "err",
+            Level::Warning => "warning",
+            Level::Notice => "notice",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+}
+
+/// A user or group as written in the file: a name or a numeric id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum IdSpec {
+    Number(u32),
+    Name(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    fifo: RawFifo,
+    #[serde(default)]
+    messages: RawMessages,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFifo {
+    path: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    owner: Option<Spanned<IdSpec>>,
+    group: Option<Spanned<IdSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMessages {
+    on_end: Option<OnEnd>,
+    max_message_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    target: Option<LogTarget>,
+    syslog_socket: Option<Spanned<String>>,
+    facility: Option<Spanned<String>>,
+    level: Option<Spanned<String>>,
+    ping_lines_per_second: Option<Spanned<i64>>,
+}
+
+/// A resolved owner or group: the id and how to show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub id: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FifoConfig {
+    pub path: PathBuf,
+    /// Permission bits, applied exactly with `fchmod`.
+    pub mode: u32,
+    /// `None`: leave the owner the daemon's own (no `fchown`).
+    pub owner: Option<Ident>,
+    pub group: Option<Ident>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagesConfig {
+    pub on_end: OnEnd,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub target: LogTarget,
+    pub syslog_socket: PathBuf,
+    pub facility: syslog::Facility,
+    pub facility_name: String,
+    pub level: Level,
+    /// 0 means no limit.
+    pub ping_lines_per_second: u32,
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    /// The default file was absent: built-in defaults.
+    BuiltIn,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub fifo: FifoConfig,
+    pub messages: MessagesConfig,
+    pub log: LogConfig,
+}
+
+/// Command-line settings that win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub fifo_path: Option<PathBuf>,
+    pub log_target: Option<LogTarget>,
+}
+
+/// Which file to read.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// `--config PATH`: the file must exist.
+    Explicit(PathBuf),
+    /// The packaged default: built-in defaults when it is absent.
+    Default,
+}
+
+impl Location {
+    pub fn path(&self) -> &Path {
+        match self {
+            Location::Explicit(path) => path,
+            Location::Default => Path::new(DEFAULT_CONFIG_PATH),
+        }
+    }
+}
+
+/// Reads, parses and validates the configuration.
+pub fn load(location: &Location, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let path = location.path();
+    let text = match fs::read_to_string(path) {
+        Ok(text) => {
+            check_file_is_trusted(path)?;
+            Some(text)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound && matches!(location, Location::Default) => {
+            None
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    match text {
+        Some(text) => parse(&text, path, overrides),
+        None => {
+            let mut config = parse("", path, overrides)?;
+            config.source = Source::BuiltIn;
+            Ok(config)
+        }
+    }
+}
+
+/// A configuration that anyone but root or us can change would let them
+/// redirect the FIFO or its ownership: refuse it.
+fn check_file_is_trusted(path: &Path) -> Result<(), ConfigError> {
+    let meta = fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let euid = Uid::effective().as_raw();
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(ConfigError::Unsafe {
+            path: path.to_owned(),
+            message: format!(
+                "expected a file owned by root or uid {euid}, found one owned by uid {}; refusing to use it",
+                meta.uid()
+            ),
+        });
+    }
+    if meta.permissions().mode() & 0o002 != 0 {
+        return Err(ConfigError::Unsafe {
+            path: path.to_owned(),
+            message: format!(
+                "expected a file only its owner may change, found mode {:04o} (world-writable); refusing to use it (chmod o-w)",
+                meta.permissions().mode() & 0o7777
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Parses and validates `text` (the contents of `path`).
+pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let invalid = |span: Option<Range<usize>>, message: String| {
+        let (line, column) = line_column(text, span.map_or(0, |s| s.start));
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawFile =
+        toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
+
+    let fifo_path = match (&overrides.fifo_path, &raw.fifo.path) {
+        (Some(path), _) => {
+            validate_fifo_path(path).map_err(|m| ConfigError::Override(format!("--fifo {m}")))?;
+            path.clone()
+        }
+        (None, Some(spanned)) => {
+            let path = PathBuf::from(spanned.get_ref());
+            validate_fifo_path(&path)
+                .map_err(|m| invalid(Some(spanned.span()), format!("[fifo] path {m}")))?;
+            path
+        }
+        (None, None) => PathBuf::from(DEFAULT_FIFO_PATH),
+    };
+
+    let mode = match &raw.fifo.mode {
+        Some(spanned) => parse_mode(spanned.get_ref())
+            .map_err(|m| invalid(Some(spanned.span()), format!("[fifo] mode: {m}")))?,
+        None => DEFAULT_MODE,
+    };
+    let owner = match &raw.fifo.owner {
+        Some(spanned) => Some(
+            resolve_user(spanned.get_ref())
+                .map_err(|m| invalid(Some(spanned.span()), format!("[fifo] owner: {m}")))?,
+        ),
+        None => None,
+    };
+    let group = match &raw.fifo.group {
+        Some(spanned) => Some(
+            resolve_group(spanned.get_ref())
+                .map_err(|m| invalid(Some(spanned.span()), format!("[fifo] group: {m}")))?,
+        ),
+        None => None,
+    };
+
+    let max_message_bytes = match &raw.messages.max_message_bytes {
+        Some(spanned) => {
+            let value = *spanned.get_ref();
+            if value < 1 || value as u64 > MAX_MAX_MESSAGE_BYTES as u64 {
+                return Err(invalid(
+                    Some(spanned.span()),
+                    format!(
+                        "[messages] max_message_bytes: expected 1 to {MAX_MAX_MESSAGE_BYTES}, found {value}"
+                    ),
+                ));
+            }
+            value as usize
+        }
+        None => DEFAULT_MAX_MESSAGE_BYTES,
+    };
+
+    let syslog_socket = match &raw.log.syslog_socket {
+        Some(spanned) => {
+            let socket = PathBuf::from(spanned.get_ref());
+            if !socket.is_absolute() {
+                return Err(invalid(
+                    Some(spanned.span()),
+                    format!(
+                        "[log] syslog_socket: expected an absolute path, found {:?}",
+                        spanned.get_ref()
+                    ),
+                ));
+            }
+            socket
+        }
+        None => PathBuf::from("/dev/log"),
+    };
+    let (facility, facility_name) = match &raw.log.facility {
+        Some(spanned) => {
+            let name = spanned.get_ref().to_ascii_lowercase();
+            let facility: syslog::Facility = name.parse().map_err(|()| {
+                invalid(
+                    Some(spanned.span()),
+                    format!(
+                        "[log] facility: expected a syslog facility (daemon, user, local0 … local7, …), found {:?}",
+                        spanned.get_ref()
+                    ),
+                )
+            })?;
+            (facility, name.trim_start_matches("log_").to_owned())
+        }
+        None => (syslog::Facility::LOG_DAEMON, "daemon".to_owned()),
+    };
+    let level = match &raw.log.level {
+        Some(spanned) => Level::parse(spanned.get_ref()).ok_or_else(|| {
+            invalid(
+                Some(spanned.span()),
+                format!(
+                    "[log] level: expected one of err, warning, notice, info, debug, found {:?}",
+                    spanned.get_ref()
+                ),
+            )
+        })?,
+        None => Level::Info,
+    };
+    let ping_lines_per_second = match &raw.log.ping_lines_per_second {
+        Some(spanned) => u32::try_from(*spanned.get_ref()).map_err(|_| {
+            invalid(
+                Some(spanned.span()),
+                format!(
+                    "[log] ping_lines_per_second: expected 0 (no limit) to {}, found {}",
+                    u32::MAX,
+                    spanned.get_ref()
+                ),
+            )
+        })?,
+        None => DEFAULT_PING_LINES_PER_SECOND,
+    };
+
+    Ok(Config {
+        source: Source::File(path.to_owned()),
+        fifo: FifoConfig {
+            path: fifo_path,
+            mode,
+            owner,
+            group,
+        },
+        messages: MessagesConfig {
+            on_end: raw.messages.on_end.unwrap_or(OnEnd::Shutdown),
+            max_message_bytes,
+        },
+        log: LogConfig {
+            target: overrides
+                .log_target
+                .or(raw.log.target)
+                .unwrap_or(LogTarget::Auto),
+            syslog_socket,
+            facility,
+            facility_name,
+            level,
+            ping_lines_per_second,
+        },
+    })
+}
+
+fn validate_fifo_path(path: &Path) -> Result<(), String> {
+    if !path.is_absolute() {
+        return Err(format!("expected an absolute path, found {path:?}"));
+    }
+    if path.file_name().is_none() {
+        return Err(format!("expected a path to a file, found {path:?}"));
+    }
+    Ok(())
+}
+
+/// Parses an octal mode such as `"0620"` or `"620"`. Only permission bits:
+/// set-id and sticky bits mean nothing on a FIFO.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        return Err(format!(
+            "expected an octal mode like \"0620\", found {text:?}"
+        ));
+    }
+    let mode = u32::from_str_radix(digits, 8).map_err(|e| e.to_string())?;
+    if mode > 0o777 {
+        return Err(format!(
+            "expected permission bits only (at most 0777), found {text:?}"
+        ));
+    }
+    Ok(mode)
+}
+
+fn resolve_user(spec: &IdSpec) -> Result<Ident, String> {
+    match spec {
+        IdSpec::Number(uid) => Ok(Ident {
+            id: *uid,
+            name: User::from_uid(Uid::from_raw(*uid))
+                .ok()
+                .flatten()
+                .map_or_else(|| uid.to_string(), |u| u.name),
+        }),
+        IdSpec::Name(name) => {
+            if let Ok(uid) = name.parse::<u32>() {
+                return resolve_user(&IdSpec::Number(uid));
+            }
+            match User::from_name(name) {
+                Ok(Some(user)) => Ok(Ident {
+                    id: user.uid.as_raw(),
+                    name: user.name,
+                }),
+                Ok(None) => Err(format!(
+                    "expected an existing user, found no user named {name:?}"
+                )),
+                Err(e) => Err(format!("cannot look up user {name:?}: {e}")),
+            }
+        }
+    }
+}
+
+fn resolve_group(spec: &IdSpec) -> Result<Ident, String> {
+    match spec {
+        IdSpec::Number(gid) => Ok(Ident {
+            id: *gid,
+            name: Group::from_gid(Gid::from_raw(*gid))
+                .ok()
+                .flatten()
+                .map_or_else(|| gid.to_string(), |g| g.name),
+        }),
+        IdSpec::Name(name) => {
+            if let Ok(gid) = name.parse::<u32>() {
+                return resolve_group(&IdSpec::Number(gid));
+            }
+            match Group::from_name(name) {
+                Ok(Some(group)) => Ok(Ident {
+                    id: group.gid.as_raw(),
+                    name: group.name,
+                }),
+                Ok(None) => Err(format!(
+                    "expected an existing group, found no group named {name:?} (create it, e.g. with systemd-sysusers or groupadd --system)"
+                )),
+                Err(e) => Err(format!("cannot look up group {name:?}: {e}")),
+            }
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+impl Config {
+    /// Checks that need the file system: the FIFO's directory must exist.
+    pub fn check_environment(&self) -> Result<(), ConfigError> {
+        let parent = self.fifo.path.parent().unwrap_or_else(|| Path::new("/"));
+        match fs::metadata(parent) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(ConfigError::Override(format!(
+                "{}: expected the FIFO's parent to be a directory, found something else",
+                parent.display()
+            ))),
+            Err(e) => Err(ConfigError::Override(format!(
+                "{}: expected the FIFO's parent directory to exist: {e}",
+                parent.display()
+            ))),
+        }
+    }
+
+    /// The effective configuration as TOML, for `--check-config`.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let source = match &self.source {
+            Source::File(path) => format!("# effective configuration from {}", path.display()),
+            Source::BuiltIn => format!(
+                "# effective configuration: built-in defaults ({DEFAULT_CONFIG_PATH} is absent)"
+            ),
+        };
+        let ident = |key: &str, ident: &Option<Ident>, own: u32| match ident {
+            Some(i) => format!("{key} = {:?} # id {}", i.name, i.id),
+            None => format!("# {key} not set: stays the daemon's own ({own}), no chown"),
+        };
+        let _ = writeln!(out, "{source}");
+        let _ = writeln!(out, "[fifo]");
+        let _ = writeln!(out, "path = {:?}", self.fifo.path.display().to_string());
+        let _ = writeln!(out, "mode = \"{:04o}\"", self.fifo.mode);
+        let _ = writeln!(
+            out,
+            "{}",
+            ident("owner", &self.fifo.owner, Uid::effective().as_raw())
+        );
+        let _ = writeln!(
+            out,
+            "{}",
+            ident("group", &self.fifo.group, Gid::effective().as_raw())
+        );
+        let _ = writeln!(out, "\n[messages]");
+        let on_end = match self.messages.on_end {
+            OnEnd::Shutdown => "shutdown",
+            OnEnd::Ignore => "ignore",
+        };
+        let _ = writeln!(out, "on_end = {on_end:?}");
+        let _ = writeln!(
+            out,
+            "max_message_bytes = {}",
+            self.messages.max_message_bytes
+        );
+        let _ = writeln!(out, "\n[log]");
+        let _ = writeln!(out, "target = {:?}", self.log.target.as_str());
+        let _ = writeln!(
+            out,
+            "syslog_socket = {:?}",
+            self.log.syslog_socket.display().to_string()
+        );
+        let _ = writeln!(out, "facility = {:?}", self.log.facility_name);
+        let _ = writeln!(out, "level = {:?}", self.log.level.as_str());
+        let _ = writeln!(
+            out,
+            "ping_lines_per_second = {}",
+            self.log.ping_lines_per_second
+        );
+        out
+    }
+}
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(text, Path::new("/etc/x.toml"), &Overrides::default())
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let config = parse_str(
+            r#"
+[fifo]
+path  = "/run/fifo-ping"
+mode  = "0620"
+owner = "root"
+group = 0
+
+[messages]
+on_end = "ignore"
+max_message_bytes = 100
+
+[log]
+target = "stderr"
+syslog_socket = "/dev/log"
+facility = "local3"
+level = "debug"
+ping_lines_per_second = 0
+"#,
+        )
+        .expect("valid config");
+        assert_eq!(config.fifo.path, Path::new("/run/fifo-ping"));
+        assert_eq!(config.fifo.mode, 0o620);
+        assert_eq!(config.fifo.owner.as_ref().map(|i| i.id), Some(0));
+        assert_eq!(config.fifo.group.as_ref().map(|i| i.id), Some(0));
+        assert_eq!(config.messages.on_end, OnEnd::Ignore);
+        assert_eq!(config.messages.max_message_bytes, 100);
+        assert_eq!(config.log.target, LogTarget::Stderr);
+        assert_eq!(config.log.level, Level::Debug);
+        assert_eq!(config.log.facility_name, "local3");
+        assert_eq!(config.log.ping_lines_per_second, 0);
+    }
+
+    #[test]
+    fn every_key_has_a_default() {
+        let config = parse_str("").expect("empty config is valid");
+        assert_eq!(config.fifo.path, Path::new(DEFAULT_FIFO_PATH));
+        assert_eq!(config.fifo.mode, DEFAULT_MODE);
+        assert_eq!(config.fifo.owner, None);
+        assert_eq!(config.messages.on_end, OnEnd::Shutdown);
+        assert_eq!(config.messages.max_message_bytes, 4096);
+        assert_eq!(config.log.target, LogTarget::Auto);
+        assert_eq!(config.log.level, Level::Info);
+    }
+
+    fn error_text(text: &str) -> String {
+        parse_str(text).expect_err("should be rejected").to_string()
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_line_and_column() {
+        let e = error_text("[fifo]\npath = \"/run/x\"\nmodee = \"0620\"\n");
+        assert!(
+            e.starts_with("/etc/x.toml:3:1: unknown field `modee`"),
+            "{e}"
+        );
+        let e = error_text("[fifoo]\n");
+        assert!(e.starts_with("/etc/x.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_point_at_the_value() {
+        let e = error_text("[fifo]\nmode = \"0999\"\n");
+        assert!(e.starts_with("/etc/x.toml:2:8: [fifo] mode"), "{e}");
+        let e = error_text("[fifo]\nmode = 620\n");
+        assert!(
+            e.starts_with("/etc/x.toml:2:8:"),
+            "decimal mode refused: {e}"
+        );
+        let e = error_text("[fifo]\ngroup = \"no-such-group-xyz\"\n");
+        assert!(e.contains("no group named \"no-such-group-xyz\""), "{e}");
+        let e = error_text("[fifo]\npath = \"relative\"\n");
+        assert!(e.contains("absolute path"), "{e}");
+        let e = error_text("[messages]\nmax_message_bytes = 0\n");
+        assert!(e.contains("expected 1 to"), "{e}");
+        let e = error_text("[messages]\non_end = \"explode\"\n");
+        assert!(e.starts_with("/etc/x.toml:2:"), "{e}");
+        let e = error_text("[log]\nlevel = \"loud\"\n");
+        assert!(e.contains("[log] level"), "{e}");
+        let e = error_text("[log]\nfacility = \"nope\"\n");
+        assert!(e.contains("[log] facility"), "{e}");
+        let e = error_text("[log]\nping_lines_per_second = -1\n");
+        assert!(e.contains("ping_lines_per_second"), "{e}");
+        let e = error_text("[fifo\n");
+        assert!(e.starts_with("/etc/x.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn modes_are_octal_permission_bits() {
+        assert_eq!(parse_mode("0620"), Ok(0o620));
+        assert_eq!(parse_mode("620"), Ok(0o620));
+        assert_eq!(parse_mode("0o600"), Ok(0o600));
+        assert!(parse_mode("4620").is_err(), "set-uid bit");
+        assert!(parse_mode("").is_err());
+        assert!(parse_mode("rw").is_err());
+        assert!(parse_mode("06200").is_err());
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let overrides = Overrides {
+            fifo_path: Some(PathBuf::from("/tmp/other")),
+            log_target: Some(LogTarget::Stderr),
+        };
+        let config = parse(
+            "[fifo]\npath = \"/run/x\"\n[log]\ntarget = \"syslog\"\n",
+            Path::new("/c"),
+            &overrides,
+        )
+        .expect("valid");
+        assert_eq!(config.fifo.path, Path::new("/tmp/other"));
+        assert_eq!(config.log.target, LogTarget::Stderr);
+    }
+
+    #[test]
+    fn effective_config_round_trips() {
+        let config = parse_str("[fifo]\nmode = \"0640\"\nowner = 0\n").expect("valid");
+        let printed = config.to_toml();
+        let again = parse_str(&printed).expect("printed config parses");
+        assert_eq!(again.fifo, config.fifo);
+        assert_eq!(again.messages, config.messages);
+    }
+}

@@ -1,0 +1,566 @@
+//! The daemon loop: one `poll` on the FIFO and a signal self-pipe, large
+//! non-blocking reads fed to the protocol parser, and the stop, reload and
+//! status handshakes around it.
+
+use std::fmt;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use thiserror::Error;
+
+use crate::config::{self, Config, ConfigError, Location, OnEnd, Overrides, Source};
+use crate::fifo::{self, Fifo, FifoError, Origin, Removal};
+use crate::logging::{Logger, REJECTION_LINES_PER_SECOND, RateLimit};
+use crate::notify::Notifier;
+use crate::protocol::{self, Parser, Rejection, Sink};
+
+/// Bytes per `read`: a whole default pipe buffer, so one read usually
+/// empties the pipe.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Reads per wake-up before signals get a look-in again (a writer flooding
+/// the FIFO must not make SIGTERM wait).
+const READS_PER_WAKEUP: usize = 64;
+/// What is read after the FIFO is unlinked at shutdown, so that messages
+/// already written are still counted, without letting a flood delay the stop.
+const DRAIN_LIMIT_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Fifo(#[from] FifoError),
+    #[error("{what}: {source}")]
+    Os {
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+impl DaemonError {
+    fn os(what: &'static str) -> impl FnOnce(io::Error) -> DaemonError {
+        move |source| DaemonError::Os { what, source }
+    }
+}
+
+/// Counters reported in the status line, on SIGUSR1 and at the stop.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub pings: u64,
+    pub ends: u64,
+    pub rejected: u64,
+    pub bytes: u64,
+    pub reloads: u64,
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pings={} ends={} rejected={} bytes={} reloads={}",
+            self.pings, self.ends, self.rejected, self.bytes, self.reloads
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    Signal(&'static str),
+    End,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Signal(name) => f.write_str(name),
+            StopReason::End => f.write_str("end received"),
+        }
+    }
+}
+
+/// Signals arrive as flags plus one byte on a self-pipe that wakes `poll`.
+/// The flag is set before the byte is written (handlers run in registration
+/// order), so draining the pipe and then reading the flags loses nothing.
+struct Signals {
+    wake: UnixStream,
+    term: Arc<AtomicBool>,
+    int: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+    usr1: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> io::Result<Signals> {
+        let (wake, wake_writer) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        wake_writer.set_nonblocking(true)?;
+        let signals = Signals {
+            wake,
+            term: Arc::default(),
+            int: Arc::default(),
+            hup: Arc::default(),
+            usr1: Arc::default(),
+        };
+        for (signal, flag) in [
+            (SIGTERM, &signals.term),
+            (SIGINT, &signals.int),
+            (SIGHUP, &signals.hup),
+            (SIGUSR1, &signals.usr1),
+        ] {
+            signal_hook::flag::register(signal, Arc::clone(flag))?;
+            signal_hook::low_level::pipe::register(signal, wake_writer.try_clone()?)?;
+        }
+        Ok(signals)
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = (&self.wake).read_some(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+trait ReadSome {
+    fn read_some(self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl ReadSome for &UnixStream {
+    fn read_some(self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        let mut stream = self;
+        stream.read(buf)
+    }
+}
+
+/// Where the parser's output goes: counters and the (rate-limited) log.
+struct Output {
+    counters: Counters,
+    logger: Logger,
+    ping_lines: RateLimit,
+    rejection_lines: RateLimit,
+}
+
+impl Output {
+    /// Logs the summaries of rate-limit windows that have ended.
+    fn flush_summaries(&mut self, now: Instant) {
+        if let Some(suppressed) = self.ping_lines.flush(now) {
+            self.logger
+                .info(&format!("suppressed {suppressed} received-ping lines"));
+        }
+        if let Some(suppressed) = self.rejection_lines.flush(now) {
+            self.logger.warning(&format!(
+                "suppressed {suppressed} rejected-message warnings"
+            ));
+        }
+    }
+}
+
+/// One parse pass: the output, what `end` does now, and whether it asked to stop.
+struct Handler<'a> {
+    out: &'a mut Output,
+    on_end: OnEnd,
+    stop: Option<StopReason>,
+    now: Instant,
+}
+
+impl Sink for Handler<'_> {
+    fn pings(&mut self, count: u64) {
+        let out = &mut *self.out;
+        out.counters.pings += count;
+        if !out.logger.enabled(config::Level::Info) {
+            return;
+        }
+        let (lines, summary) = out.ping_lines.take(count, self.now);
+        if let Some(suppressed) = summary {
+            out.logger
+                .info(&format!("suppressed {suppressed} received-ping lines"));
+        }
+        for _ in 0..lines {
+            out.logger.info("received ping");
+        }
+    }
+
+    fn end(&mut self) {
+        self.out.counters.ends += 1;
+        match self.on_end {
+            OnEnd::Shutdown => {
+                self.out.logger.info("received end");
+                self.stop.get_or_insert(StopReason::End);
+            }
+            OnEnd::Ignore => self
+                .out
+                .logger
+                .info("received end (ignored: on_end = \"ignore\")"),
+        }
+    }
+
+    fn rejected(&mut self, rejection: Rejection<'_>) {
+        let out = &mut *self.out;
+        out.counters.rejected += 1;
+        let (lines, summary) = out.rejection_lines.take(1, self.now);
+        if let Some(suppressed) = summary {
+            out.logger.warning(&format!(
+                "suppressed {suppressed} rejected-message warnings"
+            ));
+        }
+        if lines > 0 {
+            out.logger.warning(&format!(
+                "rejected message: {}: \"{}\"",
+                rejection.reason,
+                protocol::escape_sample(rejection.sample, rejection.truncated)
+            ));
+        }
+    }
+}
+
+/// Everything the running daemon holds.
+struct Daemon {
+    location: Location,
+    overrides: Overrides,
+    config: Config,
+    notifier: Notifier,
+    fifo: Fifo,
+    parser: Parser,
+    out: Output,
+    buf: Vec<u8>,
+}
+
+/// Runs the daemon until SIGTERM, SIGINT or `end`.
+pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> {
+    let config = config::load(&location, &overrides)?;
+    let (mut logger, warning) = Logger::new(&config.log);
+    if let Some(warning) = warning {
+        logger.warning(&warning);
+    }
+    if config.source == Source::BuiltIn {
+        logger.info(&format!(
+            "no config file at {}, using built-in defaults",
+            config::DEFAULT_CONFIG_PATH
+        ));
+    }
+    // Before the FIFO exists: a SIGTERM from now on is handled, not fatal.
+    let signals = Signals::install().map_err(DaemonError::os("cannot install signal handlers"))?;
+
+    let opened = match Fifo::from_socket_activation(&config.fifo.path) {
+        Ok(Some(fifo)) => Ok(fifo),
+        Ok(None) => Fifo::open_or_create(&config.fifo),
+        Err(e) => Err(e),
+    };
+    let fifo = match opened {
+        Ok(fifo) => fifo,
+        Err(e) => {
+            logger.err(&e.to_string());
+            logger.flush();
+            return Err(e.into());
+        }
+    };
+    let now = Instant::now();
+    let mut daemon = Daemon {
+        parser: Parser::new(config.messages.max_message_bytes),
+        out: Output {
+            counters: Counters::default(),
+            logger,
+            ping_lines: RateLimit::new(config.log.ping_lines_per_second, now),
+            rejection_lines: RateLimit::new(REJECTION_LINES_PER_SECOND, now),
+        },
+        location,
+        overrides,
+        config,
+        notifier: Notifier::from_env(),
+        fifo,
+        buf: vec![0; READ_BUFFER_BYTES],
+    };
+    daemon.announce_listening();
+    daemon.notify_ready();
+    daemon.out.logger.flush();
+
+    let reason = daemon.serve(&signals)?;
+    daemon.stop(reason);
+    Ok(())
+}
+
+impl Daemon {
+    fn announce_listening(&mut self) {
+        let how = match self.fifo.origin() {
+            Origin::SocketActivated => "socket-activated fd 3, ",
+            Origin::Reused => "reused an existing FIFO, ",
+            Origin::Created => "",
+        };
+        let line = format!(
+            "listening on {} ({how}{})",
+            self.fifo.path().display(),
+            self.fifo.describe()
+        );
+        self.out.logger.info(&line);
+    }
+
+    fn notify_ready(&mut self) {
+        let status = status_line(&self.fifo, &self.out.counters);
+        if let Some(e) = self.notifier.ready(&status, Instant::now()) {
+            self.out.logger.warning(&e);
+        }
+    }
+
+    /// The loop; returns why it stopped.
+    fn serve(&mut self, signals: &Signals) -> Result<StopReason, DaemonError> {
+        loop {
+            let timeout = self.poll_timeout();
+            let (fifo_ready, signal_ready) = {
+                let mut fds = [
+                    PollFd::new(self.fifo.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, timeout) {
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => continue,
+                    Err(errno) => {
+                        return Err(DaemonError::Os {
+                            what: "poll failed",
+                            source: errno.into(),
+                        });
+                    }
+                }
+                let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), ready(&fds[1]))
+            };
+
+            if signal_ready {
+                signals.drain();
+            }
+            if signals.term.swap(false, Ordering::SeqCst) {
+                return Ok(StopReason::Signal("SIGTERM"));
+            }
+            if signals.int.swap(false, Ordering::SeqCst) {
+                return Ok(StopReason::Signal("SIGINT"));
+            }
+            if fifo_ready {
+                let on_end = self.config.messages.on_end;
+                if let Some(reason) = self.read_burst(READS_PER_WAKEUP, on_end)? {
+                    return Ok(reason);
+                }
+            }
+            if signals.hup.swap(false, Ordering::SeqCst) {
+                self.reload();
+            }
+            if signals.usr1.swap(false, Ordering::SeqCst) {
+                let line = format!("counters: {}", self.out.counters);
+                self.out.logger.info(&line);
+            }
+            self.housekeeping();
+            self.out.logger.flush();
+        }
+    }
+
+    /// Until the next status refresh, watchdog ping or log summary; forever
+    /// when idle, so an idle daemon makes no system calls at all.
+    fn poll_timeout(&self) -> PollTimeout {
+        let deadlines = [
+            self.notifier.next_deadline(),
+            self.out.ping_lines.deadline(),
+            self.out.rejection_lines.deadline(),
+        ];
+        match deadlines.into_iter().flatten().min() {
+            None => PollTimeout::NONE,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Round up so we do not wake a millisecond early and spin.
+                let millis = left.as_micros().div_ceil(1000);
+                PollTimeout::try_from(millis.min(i32::MAX as u128) as i32)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+        }
+    }
+
+    /// Reads until the pipe is empty (or `max_reads` reads) and parses what
+    /// came; returns a stop reason if an `end` asked for one.
+    fn read_burst(
+        &mut self,
+        max_reads: usize,
+        on_end: OnEnd,
+    ) -> Result<Option<StopReason>, DaemonError> {
+        let mut handler = Handler {
+            out: &mut self.out,
+            on_end,
+            stop: None,
+            now: Instant::now(),
+        };
+        for _ in 0..max_reads {
+            let n = fifo::read_available(self.fifo.as_fd(), &mut self.buf)
+                .map_err(DaemonError::os("cannot read the FIFO"))?;
+            handler.out.counters.bytes += n as u64;
+            self.parser.feed(&self.buf[..n], &mut handler);
+            if n < self.buf.len() {
+                // The pipe ran empty: the last writer's write is complete.
+                self.parser.end_of_burst(&mut handler);
+                break;
+            }
+        }
+        let stop = handler.stop;
+        self.notifier.status_changed();
+        Ok(stop)
+    }
+
+    fn housekeeping(&mut self) {
+        let now = Instant::now();
+        self.out.flush_summaries(now);
+        let (fifo, counters) = (&self.fifo, &self.out.counters);
+        if let Some(e) = self.notifier.tick(now, || status_line(fifo, counters)) {
+            self.out.logger.warning(&e);
+        }
+    }
+
+    /// SIGHUP: re-read the configuration; on any error keep the old one.
+    fn reload(&mut self) {
+        if let Some(e) = self.notifier.reloading() {
+            self.out.logger.warning(&e);
+        }
+        match self.try_reload() {
+            Ok(()) => {
+                self.out.counters.reloads += 1;
+                let from = match &self.config.source {
+                    Source::File(path) => path.display().to_string(),
+                    Source::BuiltIn => "built-in defaults".to_owned(),
+                };
+                self.out
+                    .logger
+                    .info(&format!("reloaded configuration from {from}"));
+            }
+            Err(e) => self.out.logger.err(&format!(
+                "reload failed, keeping the previous configuration: {e}"
+            )),
+        }
+        self.notify_ready();
+    }
+
+    fn try_reload(&mut self) -> Result<(), DaemonError> {
+        let new = config::load(&self.location, &self.overrides)?;
+        if self.fifo.origin() == Origin::SocketActivated {
+            if new.fifo != self.config.fifo {
+                self.out.logger.notice(
+                    "[fifo] settings are managed by the socket unit when socket-activated; they are not applied",
+                );
+            }
+        } else if new.fifo.path != self.config.fifo.path {
+            let moved = Fifo::open_or_create(&new.fifo)?;
+            // Count what is still in the old FIFO, then retire it.
+            self.read_burst(READS_PER_WAKEUP, self.config.messages.on_end)?;
+            let old = std::mem::replace(&mut self.fifo, moved);
+            let removal = old.remove_if_ours();
+            let line = format!(
+                "moved from {} ({}) to {}",
+                old.path().display(),
+                describe_removal(removal),
+                self.fifo.path().display()
+            );
+            self.out.logger.info(&line);
+            self.announce_listening();
+        } else if new.fifo != self.config.fifo {
+            self.fifo.apply_permissions(&new.fifo)?;
+            let line = format!(
+                "applied to {}: {}",
+                self.fifo.path().display(),
+                self.fifo.describe()
+            );
+            self.out.logger.info(&line);
+        }
+        let log_changed = new.log.target != self.config.log.target
+            || new.log.syslog_socket != self.config.log.syslog_socket
+            || new.log.facility_name != self.config.log.facility_name
+            || new.log.level != self.config.log.level;
+        if log_changed {
+            let (logger, warning) = Logger::new(&new.log);
+            self.out.logger.flush();
+            self.out.logger = logger;
+            if let Some(w) = warning {
+                self.out.logger.warning(&w);
+            }
+        }
+        if new.log.ping_lines_per_second != self.config.log.ping_lines_per_second {
+            self.out.ping_lines = RateLimit::new(new.log.ping_lines_per_second, Instant::now());
+        }
+        self.parser
+            .set_max_message_bytes(new.messages.max_message_bytes);
+        self.config = new;
+        Ok(())
+    }
+
+    /// Unlink first (no new writers), then count what was already written.
+    fn stop(mut self, reason: StopReason) {
+        if let Some(e) = self.notifier.stopping(&format!("stopping ({reason})")) {
+            self.out.logger.warning(&e);
+        }
+        let removal = self.fifo.remove_if_ours();
+        // Socket-activated: systemd keeps unread data for the next start.
+        if self.fifo.origin() != Origin::SocketActivated {
+            let reads = DRAIN_LIMIT_BYTES / READ_BUFFER_BYTES;
+            // Already stopping: a further `end` changes nothing; a read error
+            // here only means there is nothing more to count.
+            let _ = self.read_burst(reads, OnEnd::Ignore);
+        }
+        let mut handler = Handler {
+            out: &mut self.out,
+            on_end: OnEnd::Ignore,
+            stop: None,
+            now: Instant::now(),
+        };
+        self.parser.finish(&mut handler);
+        let out = &mut self.out;
+        let suppressed = out.ping_lines.take_suppressed();
+        if suppressed > 0 {
+            out.logger
+                .info(&format!("suppressed {suppressed} received-ping lines"));
+        }
+        if !matches!(removal, Removal::Removed | Removal::LeftToSystemd) {
+            out.logger.warning(&format!(
+                "{}: {}",
+                self.fifo.path().display(),
+                describe_removal(removal)
+            ));
+        }
+        let dropped = out.logger.dropped_lines();
+        out.logger.info(&format!(
+            "stopping ({reason}): {} log_lines_dropped={dropped}",
+            out.counters
+        ));
+        out.logger.flush();
+    }
+}
+
+fn status_line(fifo: &Fifo, counters: &Counters) -> String {
+    format!(
+        "listening on {}; pings={} ends={} rejected={}",
+        fifo.path().display(),
+        counters.pings,
+        counters.ends,
+        counters.rejected
+    )
+}
+
+fn describe_removal(removal: Removal) -> String {
+    match removal {
+        Removal::Removed => "removed".to_owned(),
+        Removal::Replaced => {
+            "not removed: something else is at the path now, left untouched".to_owned()
+        }
+        Removal::AlreadyGone => "already gone".to_owned(),
+        Removal::LeftToSystemd => "left to systemd".to_owned(),
+        Removal::Failed(errno) => format!("could not be removed: {errno}"),
+    }
+}
+
+/// `--check-config`: validate and print the effective configuration.
+pub fn check_config(location: &Location, overrides: &Overrides) -> Result<String, ConfigError> {
+    let config = config::load(location, overrides)?;
+    config.check_environment()?;
+    Ok(config.to_toml())
+}

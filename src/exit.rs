@@ -1,0 +1,78 @@
+//! Exit codes from sysexits(3), so scripts and systemd can tell failures apart.
+
+use std::process::ExitCode;
+
+use crate::cli::UsageError;
+use crate::config::ConfigError;
+use crate::daemon::DaemonError;
+use crate::fifo::FifoError;
+
+pub const EX_OK: u8 = 0;
+/// The command line was wrong.
+pub const EX_USAGE: u8 = 64;
+/// A service the program needs is not there (the client: no daemon).
+pub const EX_UNAVAILABLE: u8 = 69;
+/// An operating-system call failed.
+pub const EX_OSERR: u8 = 71;
+/// The FIFO could not be created or used.
+pub const EX_CANTCREAT: u8 = 73;
+/// Try again later (the client: timed out).
+pub const EX_TEMPFAIL: u8 = 75;
+/// Permission denied.
+pub const EX_NOPERM: u8 = 77;
+/// The configuration is wrong.
+pub const EX_CONFIG: u8 = 78;
+
+/// A failure with its exit code and one line for a person.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn exit(&self, program: &str) -> ExitCode {
+        eprintln!("{program}: {}", self.message);
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<UsageError> for Failure {
+    fn from(e: UsageError) -> Self {
+        Failure {
+            code: EX_USAGE,
+            message: format!("{e} (see --help)"),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure {
+            code: EX_CONFIG,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<FifoError> for Failure {
+    fn from(e: FifoError) -> Self {
+        Failure {
+            code: EX_CANTCREAT,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<DaemonError> for Failure {
+    fn from(e: DaemonError) -> Self {
+        match e {
+            DaemonError::Config(e) => e.into(),
+            DaemonError::Fifo(e) => e.into(),
+            e @ DaemonError::Os { .. } => Failure {
+                code: EX_OSERR,
+                message: e.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The control FIFO: created or reused without following links, verified on
+//! the open descriptor, owned and moded through the descriptor, and removed
+//! only while the path still names the very FIFO we hold.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
+use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, lstat, stat};
+use nix::unistd::{Gid, Uid, fchown, mkfifo, unlink};
+use thiserror::Error;
+
+use crate::config::FifoConfig;
+
+#[derive(Debug, Error)]
+pub enum FifoError {
+    #[error("{path}: expected a FIFO (or nothing), found {found}; refusing to touch it")]
+    NotAFifo { path: PathBuf, found: &'static str },
+    #[error(
+        "{path}: expected a FIFO owned by uid {expected}, found one owned by uid {found}; refusing to use it"
+    )]
+    ForeignOwner {
+        path: PathBuf,
+        expected: String,
+        found: u32,
+    },
+    #[error(
+        "{dir}: expected a directory only root or the daemon can change (not group/world-writable without the sticky bit), found mode {mode:04o} owner uid {owner}; refusing to create the FIFO in it"
+    )]
+    UnsafeDirectory { dir: PathBuf, mode: u32, owner: u32 },
+    #[error("{path}: cannot {action}: {errno}")]
+    Os {
+        path: PathBuf,
+        action: &'static str,
+        errno: Errno,
+    },
+    #[error("socket activation: expected one FIFO in LISTEN_FDS, found {0}")]
+    ListenFds(String),
+}
+
+/// How the daemon came to hold the FIFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// We ran `mkfifo`.
+    Created,
+    /// A FIFO we may use was already there (e.g. left by a killed daemon).
+    Reused,
+    /// systemd passed it (`ListenFIFO=`); systemd owns the path.
+    SocketActivated,
+}
+
+/// An open control FIFO. The descriptor is read-write, so the daemon is
+/// always a writer itself and never sees end-of-file when clients leave.
+#[derive(Debug)]
+pub struct Fifo {
+    fd: OwnedFd,
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    origin: Origin,
+}
+
+fn os<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(Errno) -> FifoError + 'a {
+    move |errno| FifoError::Os {
+        path: path.to_owned(),
+        action,
+        errno,
+    }
+}
+
+fn file_type_name(st: &FileStat) -> &'static str {
+    match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFIFO => "a FIFO",
+        SFlag::S_IFREG => "a regular file",
+        SFlag::S_IFDIR => "a directory",
+        SFlag::S_IFLNK => "a symbolic link",
+        SFlag::S_IFCHR => "a character device",
+        SFlag::S_IFBLK => "a block device",
+        SFlag::S_IFSOCK => "a socket",
+        _ => "a file of unknown type",
+    }
+}
+
+fn is_fifo(st: &FileStat) -> bool {
+    st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFIFO.bits()
+}
+
+impl Fifo {
+    /// Creates the FIFO at `config.path`, or reuses a FIFO that is already
+    /// ours, and applies the configured mode, owner and group.
+    pub fn open_or_create(config: &FifoConfig) -> Result<Fifo, FifoError> {
+        let path = config.path.as_path();
+        check_directory(path)?;
+
+        // Restrictive until fchmod: nobody else may open it in between.
+        let origin = match mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR) {
+            Ok(()) => Origin::Created,
+            Err(Errno::EEXIST) => Origin::Reused,
+            Err(errno) => return Err(os(path, "create the FIFO (mkfifo)")(errno)),
+        };
+
+        // Refuse anything but a FIFO before opening it: opening a device
+        // node can have side effects even with O_NONBLOCK.
+        let before = lstat(path).map_err(os(path, "inspect the path (lstat)"))?;
+        if !is_fifo(&before) {
+            return Err(FifoError::NotAFifo {
+                path: path.to_owned(),
+                found: file_type_name(&before),
+            });
+        }
+
+        let fd = open(
+            path,
+            OFlag::O_RDWR
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|errno| match errno {
+            Errno::ELOOP => FifoError::NotAFifo {
+                path: path.to_owned(),
+                found: "a symbolic link",
+            },
+            errno => os(path, "open the FIFO")(errno),
+        })?;
+
+        let st = fstat(&fd).map_err(os(path, "inspect the opened FIFO (fstat)"))?;
+        if !is_fifo(&st) {
+            return Err(FifoError::NotAFifo {
+                path: path.to_owned(),
+                found: file_type_name(&st),
+            });
+        }
+        if st.st_dev != before.st_dev || st.st_ino != before.st_ino {
+            return Err(FifoError::Os {
+                path: path.to_owned(),
+                action: "open the FIFO: it was replaced while opening it",
+                errno: Errno::EAGAIN,
+            });
+        }
+        let euid = Uid::effective().as_raw();
+        let allowed_owner = config.owner.as_ref().map(|o| o.id);
+        if st.st_uid != euid && Some(st.st_uid) != allowed_owner {
+            return Err(FifoError::ForeignOwner {
+                path: path.to_owned(),
+                expected: match allowed_owner {
+                    Some(owner) if owner != euid => format!("{euid} or {owner}"),
+                    _ => euid.to_string(),
+                },
+                found: st.st_uid,
+            });
+        }
+
+        let fifo = Fifo {
+            fd,
+            path: path.to_owned(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            origin,
+        };
+        if let Err(e) = fifo.apply_permissions(config) {
+            // A FIFO we just made and cannot finish is ours to clean up.
+            if origin == Origin::Created {
+                fifo.remove_if_ours();
+            }
+            return Err(e);
+        }
+        Ok(fifo)
+    }
+
+    /// Takes the FIFO systemd passed (`ListenFIFO=`), if any.
+    pub fn from_socket_activation(path: &Path) -> Result<Option<Fifo>, FifoError> {
+        let mut fds = sd_notify::listen_fds().map_err(|e| FifoError::ListenFds(e.to_string()))?;
+        let count = fds.len();
+        let Some(raw) = fds.next() else {
+            return Ok(None);
+        };
+        if count != 1 {
+            return Err(FifoError::ListenFds(format!("{count} descriptors")));
+        }
+        // SAFETY: systemd passed this descriptor to this process (LISTEN_PID
+        // was checked by listen_fds) and nothing else in the process has
+        // taken ownership of it; it is wrapped exactly once, here.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let st = fstat(&fd).map_err(os(path, "inspect the socket-activated descriptor"))?;
+        if !is_fifo(&st) {
+            return Err(FifoError::ListenFds(format!(
+                "fd {} is {}",
+                fd.as_raw_fd(),
+                file_type_name(&st)
+            )));
+        }
+        let flags = fcntl(&fd, FcntlArg::F_GETFL).map_err(os(path, "read descriptor flags"))?;
+        fcntl(
+            &fd,
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+        )
+        .map_err(os(path, "make the descriptor non-blocking"))?;
+        Ok(Some(Fifo {
+            fd,
+            path: path.to_owned(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            origin: Origin::SocketActivated,
+        }))
+    }
+
+    /// Sets owner, group and mode through the descriptor (never the path,
+    /// which could have been swapped for a link by now).
+    pub fn apply_permissions(&self, config: &FifoConfig) -> Result<(), FifoError> {
+        let owner = config.owner.as_ref().map(|o| Uid::from_raw(o.id));
+        let group = config.group.as_ref().map(|g| Gid::from_raw(g.id));
+        if owner.is_some() || group.is_some() {
+            fchown(&self.fd, owner, group)
+                .map_err(os(&self.path, "set the FIFO's owner and group (fchown)"))?;
+        }
+        // After fchown, which may clear mode bits.
+        fchmod(&self.fd, Mode::from_bits_truncate(config.mode))
+            .map_err(os(&self.path, "set the FIFO's mode (fchmod)"))?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Mode, owner and group as they are now, for the log.
+    pub fn describe(&self) -> String {
+        match fstat(&self.fd) {
+            Ok(st) => format!(
+                "mode {:04o}, owner {}, group {}",
+                st.st_mode & 0o7777,
+                name_of_uid(st.st_uid),
+                name_of_gid(st.st_gid)
+            ),
+            Err(e) => format!("cannot fstat: {e}"),
+        }
+    }
+
+    /// Unlinks the path if it still names this FIFO (same device and inode).
+    /// Returns what happened, for the log. Socket-activated FIFOs belong to
+    /// systemd and are never removed.
+    pub fn remove_if_ours(&self) -> Removal {
+        if self.origin == Origin::SocketActivated {
+            return Removal::LeftToSystemd;
+        }
+        match lstat(&self.path) {
+            Ok(st) if is_fifo(&st) && st.st_dev == self.dev && st.st_ino == self.ino => {
+                match unlink(&self.path) {
+                    Ok(()) => Removal::Removed,
+                    Err(errno) => Removal::Failed(errno),
+                }
+            }
+            Ok(_) => Removal::Replaced,
+            Err(Errno::ENOENT) => Removal::AlreadyGone,
+            Err(errno) => Removal::Failed(errno),
+        }
+    }
+}
+
+impl AsFd for Fifo {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Outcome of [`Fifo::remove_if_ours`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// Something else is at the path now: left alone.
+    Replaced,
+    AlreadyGone,
+    LeftToSystemd,
+    Failed(Errno),
+}
+
+/// Refuses a directory where someone other than root or us could swap the
+/// FIFO for something else between our checks.
+fn check_directory(path: &Path) -> Result<(), FifoError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("/"),
+    };
+    let st = stat(dir).map_err(|errno| FifoError::Os {
+        path: dir.to_owned(),
+        action: "use the FIFO's directory",
+        errno,
+    })?;
+    let mode = st.st_mode & 0o7777;
+    let euid = Uid::effective().as_raw();
+    let trusted_owner = st.st_uid == 0 || st.st_uid == euid;
+    let writable_by_others = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    if !trusted_owner || (writable_by_others && !sticky) {
+        return Err(FifoError::UnsafeDirectory {
+            dir: dir.to_owned(),
+            mode,
+            owner: st.st_uid,
+        });
+    }
+    Ok(())
+}
+
+fn name_of_uid(uid: u32) -> String {
+    nix::unistd::User::from_uid(Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
+}
+
+fn name_of_gid(gid: u32) -> String {
+    nix::unistd::Group::from_gid(Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map_or_else(|| gid.to_string(), |g| g.name)
+}
+
+/// Reads what is available without blocking. `Ok(0)` means nothing is
+/// buffered now (the descriptor is read-write, so there is no end-of-file).
+pub fn read_available(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Ok(n) => return Ok(n),
+            Err(Errno::EAGAIN) => return Ok(0),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}

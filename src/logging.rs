@@ -1,0 +1,487 @@
+//! Logging to syslog (RFC 3164 datagrams, formatted by the `syslog` crate) or
+//! to stderr (with `<N>` priority prefixes when stderr is the journal).
+//!
+//! The message loop must never stall on logging: datagrams are sent without
+//! blocking, a full socket gets a short grace period and is then treated as
+//! congested (lines are dropped and counted, not queued), and a vanished
+//! socket is reconnected at most once a second.
+
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::stat::fstat;
+use syslog::{Facility, Formatter3164, LogFormat, Severity};
+
+use crate::config::{Level, LogConfig, LogTarget};
+
+/// How long one line may wait for room in a full syslog socket before the
+/// socket counts as congested.
+const CONGESTION_GRACE: Duration = Duration::from_millis(100);
+/// How often to retry a syslog socket that went away.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+/// Warnings about rejected input per second before they are summarised.
+pub const REJECTION_LINES_PER_SECOND: u32 = 10;
+
+const IDENT: &str = "fifo-pingd";
+
+fn severity(level: Level) -> Severity {
+    match level {
+        Level::Err => Severity::LOG_ERR,
+        Level::Warning => Severity::LOG_WARNING,
+        Level::Notice => Severity::LOG_NOTICE,
+        Level::Info => Severity::LOG_INFO,
+        Level::Debug => Severity::LOG_DEBUG,
+    }
+}
+
+/// Whether `JOURNAL_STREAM` names our stderr (systemd sets it for services
+/// whose stderr is connected to the journal).
+pub fn stderr_is_journal() -> bool {
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    match fstat(io::stderr().as_fd()) {
+        Ok(st) => st.st_dev == dev && st.st_ino == ino,
+        Err(_) => false,
+    }
+}
+
+/// Allows `per_second` events per one-second window and counts the rest.
+#[derive(Debug)]
+pub struct RateLimit {
+    per_second: u32,
+    window_start: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    /// `per_second == 0` means no limit.
+    pub fn new(per_second: u32, now: Instant) -> Self {
+        RateLimit {
+            per_second,
+            window_start: now,
+            used: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// How many of `count` events may be logged now; the rest are counted.
+    /// Returns the suppressed count of a window that just ended, if any.
+    pub fn take(&mut self, count: u64, now: Instant) -> (u64, Option<u64>) {
+        if self.per_second == 0 {
+            return (count, None);
+        }
+        let ended = self.roll(now);
+        let left = u64::from(self.per_second - self.used);
+        let allowed = count.min(left);
+        self.used += allowed as u32;
+        self.suppressed += count - allowed;
+        (allowed, ended)
+    }
+
+    fn roll(&mut self, now: Instant) -> Option<u64> {
+        if now.duration_since(self.window_start) < Duration::from_secs(1) {
+            return None;
+        }
+        self.window_start = now;
+        self.used = 0;
+        let suppressed = std::mem::take(&mut self.suppressed);
+        (suppressed > 0).then_some(suppressed)
+    }
+
+    /// Ends the window if it is over; returns its suppressed count.
+    pub fn flush(&mut self, now: Instant) -> Option<u64> {
+        self.roll(now)
+    }
+
+    /// When the current window's suppressed count is due for a summary.
+    pub fn deadline(&self) -> Option<Instant> {
+        (self.suppressed > 0).then(|| self.window_start + Duration::from_secs(1))
+    }
+
+    /// Suppressed events not summarised yet (for the final flush).
+    pub fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+}
+
+/// An RFC 3164 header cached per second and severity: formatting the
+/// timestamp for every line would cost more than sending it.
+struct HeaderCache {
+    formatter: Formatter3164,
+    second: u64,
+    headers: [Vec<u8>; 8],
+}
+
+impl HeaderCache {
+    fn new(facility: Facility) -> Self {
+        HeaderCache {
+            formatter: Formatter3164 {
+                facility,
+                // Local /dev/log receivers add the hostname themselves (as glibc's syslog(3) expects).
+                hostname: None,
+                process: IDENT.to_owned(),
+                pid: std::process::id(),
+            },
+            second: u64::MAX,
+            headers: Default::default(),
+        }
+    }
+
+    fn header(&mut self, level: Level) -> &[u8] {
+        let second = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.second = second;
+            for header in &mut self.headers {
+                header.clear();
+            }
+        }
+        let slot = level as usize;
+        if self.headers[slot].is_empty() {
+            let _ = self
+                .formatter
+                .format(&mut self.headers[slot], severity(level), "");
+        }
+        &self.headers[slot]
+    }
+}
+
+struct SyslogSink {
+    path: PathBuf,
+    socket: Option<UnixDatagram>,
+    last_connect_attempt: Option<Instant>,
+    headers: HeaderCache,
+    congested: bool,
+    /// Lines lost since the socket last worked.
+    dropped: u64,
+    dropped_total: u64,
+    buf: Vec<u8>,
+}
+
+impl SyslogSink {
+    fn new(path: &Path, facility: Facility) -> (Self, Option<io::Error>) {
+        let mut sink = SyslogSink {
+            path: path.to_owned(),
+            socket: None,
+            last_connect_attempt: None,
+            headers: HeaderCache::new(facility),
+            congested: false,
+            dropped: 0,
+            dropped_total: 0,
+            buf: Vec::with_capacity(512),
+        };
+        let error = sink.connect(Instant::now()).err();
+        (sink, error)
+    }
+
+    fn connect(&mut self, now: Instant) -> io::Result<()> {
+        self.last_connect_attempt = Some(now);
+        self.socket = None;
+        let socket = UnixDatagram::unbound()?;
+        socket.connect(&self.path)?;
+        socket.set_nonblocking(true)?;
+        self.socket = Some(socket);
+        Ok(())
+    }
+
+    fn send(&mut self, level: Level, message: &str) {
+        let now = Instant::now();
+        if self.socket.is_none()
+            && self
+                .last_connect_attempt
+                .is_none_or(|t| now.duration_since(t) >= RECONNECT_INTERVAL)
+        {
+            let _ = self.connect(now);
+        }
+        if self.socket.is_none() {
+            self.drop_line();
+            return;
+        }
+        if self.dropped > 0 {
+            let note = format!(
+                "syslog socket {} was unavailable or congested: {} log lines were dropped",
+                self.path.display(),
+                self.dropped
+            );
+            self.dropped = 0;
+            if !self.transmit(Level::Warning, &note, now) {
+                self.dropped += 1;
+            }
+        }
+        if !self.transmit(level, message, now) {
+            self.drop_line();
+        }
+    }
+
+    fn drop_line(&mut self) {
+        self.dropped += 1;
+        self.dropped_total += 1;
+    }
+
+    /// One datagram; false when it could not be delivered.
+    fn transmit(&mut self, level: Level, message: &str, now: Instant) -> bool {
+        self.buf.clear();
+        self.buf.extend_from_slice(self.headers.header(level));
+        self.buf.extend_from_slice(message.as_bytes());
+        let Some(socket) = &self.socket else {
+            return false;
+        };
+        match socket.send(&self.buf) {
+            Ok(_) => {
+                self.congested = false;
+                true
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == Some(libc::ENOBUFS) =>
+            {
+                if self.congested {
+                    return false;
+                }
+                // Give a busy receiver a moment before dropping lines.
+                let deadline = now + CONGESTION_GRACE;
+                loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
+                    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+                    let _ = poll(&mut fds, timeout);
+                    match socket.send(&self.buf) {
+                        Ok(_) => return true,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock && !left.is_zero() => {
+                            continue;
+                        }
+                        Err(_) => {
+                            self.congested = true;
+                            return false;
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                // ECONNREFUSED, ENOTCONN, ENOENT: the receiver went away
+                // (e.g. rsyslog restarted); connect afresh, once a second.
+                self.socket = None;
+                if self
+                    .last_connect_attempt
+                    .is_none_or(|t| now.duration_since(t) >= RECONNECT_INTERVAL)
+                    && self.connect(now).is_ok()
+                {
+                    return self.transmit(level, message, now);
+                }
+                false
+            }
+        }
+    }
+}
+
+enum Target {
+    Syslog(Box<SyslogSink>),
+    Stderr { journal: bool, buf: Vec<u8> },
+}
+
+/// The daemon's logger. Lines above the configured level cost nothing.
+pub struct Logger {
+    target: Target,
+    level: Level,
+}
+
+impl Logger {
+    /// Builds the logger; the second value is a warning to log once it exists.
+    pub fn new(config: &LogConfig) -> (Logger, Option<String>) {
+        let journal = stderr_is_journal();
+        let stderr = || Target::Stderr {
+            journal,
+            buf: Vec::with_capacity(4096),
+        };
+        let (target, warning) = match config.target {
+            LogTarget::Stderr => (stderr(), None),
+            LogTarget::Auto if journal => (stderr(), None),
+            LogTarget::Syslog | LogTarget::Auto => {
+                let (sink, error) = SyslogSink::new(&config.syslog_socket, config.facility);
+                match error {
+                    None => (Target::Syslog(Box::new(sink)), None),
+                    Some(e) if config.target == LogTarget::Auto => (
+                        stderr(),
+                        Some(format!(
+                            "cannot connect to the syslog socket {} ({e}); logging to stderr",
+                            config.syslog_socket.display()
+                        )),
+                    ),
+                    Some(e) => (
+                        Target::Syslog(Box::new(sink)),
+                        Some(format!(
+                            "cannot connect to the syslog socket {} ({e}); retrying once a second",
+                            config.syslog_socket.display()
+                        )),
+                    ),
+                }
+            }
+        };
+        if let (Some(w), Target::Syslog(_)) = (&warning, &target) {
+            // Nothing may be listening yet: say it where a person will see it.
+            eprintln!("{IDENT}: warning: {w}");
+        }
+        (
+            Logger {
+                target,
+                level: config.level,
+            },
+            warning,
+        )
+    }
+
+    pub fn enabled(&self, level: Level) -> bool {
+        level <= self.level
+    }
+
+    pub fn log(&mut self, level: Level, message: &str) {
+        if !self.enabled(level) {
+            return;
+        }
+        match &mut self.target {
+            Target::Syslog(sink) => sink.send(level, message),
+            Target::Stderr { journal, buf } => {
+                if *journal {
+                    let _ = write!(buf, "<{}>", level as u8);
+                } else {
+                    buf.extend_from_slice(IDENT.as_bytes());
+                    buf.extend_from_slice(b": ");
+                    match level {
+                        Level::Err => buf.extend_from_slice(b"error: "),
+                        Level::Warning => buf.extend_from_slice(b"warning: "),
+                        _ => {}
+                    }
+                }
+                buf.extend_from_slice(message.as_bytes());
+                buf.push(b'\n');
+                if buf.len() >= 64 * 1024 {
+                    flush_stderr(buf);
+                }
+            }
+        }
+    }
+
+    pub fn err(&mut self, message: &str) {
+        self.log(Level::Err, message);
+    }
+
+    pub fn warning(&mut self, message: &str) {
+        self.log(Level::Warning, message);
+    }
+
+    pub fn notice(&mut self, message: &str) {
+        self.log(Level::Notice, message);
+    }
+
+    pub fn info(&mut self, message: &str) {
+        self.log(Level::Info, message);
+    }
+
+    /// Writes out buffered stderr lines (called once per loop iteration, so a
+    /// burst of lines costs one write).
+    pub fn flush(&mut self) {
+        if let Target::Stderr { buf, .. } = &mut self.target {
+            flush_stderr(buf);
+        }
+    }
+
+    /// Log lines lost to an unavailable or congested syslog socket.
+    pub fn dropped_lines(&self) -> u64 {
+        match &self.target {
+            Target::Syslog(sink) => sink.dropped_total,
+            Target::Stderr { .. } => 0,
+        }
+    }
+}
+
+fn flush_stderr(buf: &mut Vec<u8>) {
+    if !buf.is_empty() {
+        let _ = io::stderr().lock().write_all(buf);
+        buf.clear();
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_per_second_and_counts_the_rest() {
+        let start = Instant::now();
+        let mut limit = RateLimit::new(3, start);
+        assert_eq!(limit.take(2, start), (2, None));
+        assert_eq!(limit.take(5, start), (1, None));
+        assert_eq!(limit.deadline(), Some(start + Duration::from_secs(1)));
+        let later = start + Duration::from_millis(1500);
+        assert_eq!(limit.take(1, later), (1, Some(4)));
+        assert_eq!(limit.deadline(), None);
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        let now = Instant::now();
+        let mut limit = RateLimit::new(0, now);
+        assert_eq!(limit.take(1_000_000, now), (1_000_000, None));
+    }
+
+    #[test]
+    fn syslog_lines_are_rfc3164_with_ident_and_pid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.sock");
+        let receiver = UnixDatagram::bind(&path).expect("bind");
+        let (mut sink, error) = SyslogSink::new(&path, Facility::LOG_DAEMON);
+        assert!(error.is_none());
+        sink.send(Level::Info, "received ping");
+        let mut buf = [0u8; 256];
+        let n = receiver.recv(&mut buf).expect("recv");
+        let line = String::from_utf8_lossy(&buf[..n]);
+        assert!(line.starts_with("<30>"), "{line}");
+        assert!(
+            line.ends_with(&format!(
+                "fifo-pingd[{}]: received ping",
+                std::process::id()
+            )),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_vanished_syslog_socket_is_reconnected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.sock");
+        let receiver = UnixDatagram::bind(&path).expect("bind");
+        let (mut sink, _) = SyslogSink::new(&path, Facility::LOG_DAEMON);
+        drop(receiver);
+        std::fs::remove_file(&path).expect("remove");
+        sink.send(Level::Info, "lost");
+        assert_eq!(sink.dropped_total, 1);
+        let receiver = UnixDatagram::bind(&path).expect("rebind");
+        // Pretend the reconnect interval has passed.
+        sink.last_connect_attempt = Some(Instant::now() - RECONNECT_INTERVAL);
+        sink.send(Level::Info, "back");
+        let mut buf = [0u8; 256];
+        let n = receiver.recv(&mut buf).expect("recv note");
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("1 log lines were dropped"));
+        let n = receiver.recv(&mut buf).expect("recv line");
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("back"));
+    }
+}

@@ -1,0 +1,632 @@
+//! The control protocol: bytes in, messages out. No I/O happens here, so the
+//! parser can be unit-tested split by split and fuzzed.
+//!
+//! The words are `ping` and `end`. They may be separated by any number of
+//! `\n`, `\r`, `\0`, space or tab (so `echo`, `printf`, CRLF clients and C
+//! clients that write `sizeof "ping"` all work), or follow each other with no
+//! separator at all (the seed client writes `pingping…pingend`). A word counts
+//! as soon as its last byte arrives: `printf ping` needs no terminator.
+//!
+//! Any other run of bytes up to the next separator is rejected with a reason
+//! and a short sample. Memory is bounded: the parser keeps a fixed-size sample
+//! of the current bad run, never the run itself.
+//!
+//! Writers are only distinguishable by time: each writer writes whole messages
+//! in single `write()`s (atomic up to `PIPE_BUF`), so when the pipe runs empty
+//! the reader calls [`Parser::end_of_burst`]. That closes a pending bad run (so a
+//! writer's unterminated garbage cannot swallow the next writer's `ping`) and
+//! marks a half-received word as stale (a large, non-atomic write may still
+//! complete it; anything else discards it).
+
+use std::fmt;
+
+/// A message the daemon acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    Ping,
+    End,
+}
+
+/// Why a run of bytes was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Valid UTF-8 (as far as sampled) but not a known word.
+    UnknownWord,
+    /// The run contains bytes that are not UTF-8.
+    NotUtf8,
+    /// The run grew past `max_message_bytes` without a separator; the rest of
+    /// it, up to the next separator or the end of the burst, is discarded.
+    TooLong { limit: usize },
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::UnknownWord => f.write_str("unknown word"),
+            RejectReason::NotUtf8 => f.write_str("not UTF-8"),
+            RejectReason::TooLong { limit } => {
+                write!(f, "longer than {limit} bytes without a separator")
+            }
+        }
+    }
+}
+
+/// A rejected run of bytes: the reason and the first [`SAMPLE_BYTES`] of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejection<'a> {
+    pub reason: RejectReason,
+    pub sample: &'a [u8],
+    /// Whether the run was longer than `sample`.
+    pub truncated: bool,
+}
+
+/// Receives what the parser finds, in stream order.
+pub trait Sink {
+    /// `count` consecutive pings (batched so the hot path makes one call per run).
+    fn pings(&mut self, count: u64);
+    fn end(&mut self);
+    fn rejected(&mut self, rejection: Rejection<'_>);
+}
+
+/// How much of a bad run is kept for the log line.
+pub const SAMPLE_BYTES: usize = 64;
+
+const PING: &[u8] = b"ping";
+const END: &[u8] = b"end";
+
+/// Eight `ping\n` back to back: the batched-writer fast path compares whole
+/// blocks of this with one `memcmp`.
+const PING_LINE_BLOCK: &[u8; 40] = b"ping\nping\nping\nping\nping\nping\nping\nping\n";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between words.
+    Idle,
+    /// `matched` bytes of `word` seen; `stale` once a burst ended in between.
+    Word {
+        word: &'static [u8],
+        matched: usize,
+        stale: bool,
+    },
+    /// Inside a bad run; `reported` once a too-long run has been rejected.
+    Garbage { reported: bool },
+}
+
+/// Incremental parser; see the module documentation for the framing rules.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    state: State,
+    max_message_bytes: usize,
+    garbage_len: usize,
+    sample: [u8; SAMPLE_BYTES],
+}
+
+fn is_separator(byte: u8) -> bool {
+    matches!(byte, b'\n' | b'\r' | b'\0' | b' ' | b'\t')
+}
+
+fn word_starting_with(byte: u8) -> Option<&'static [u8]> {
+    match byte {
+        b'p' => Some(PING),
+        b'e' => Some(END),
+        _ => None,
+    }
+}
+
+impl Parser {
+    /// `max_message_bytes` bounds a run without separators (at least 1).
+    pub fn new(max_message_bytes: usize) -> Self {
+        Parser {
+            state: State::Idle,
+            max_message_bytes: max_message_bytes.max(1),
+            garbage_len: 0,
+            sample: [0; SAMPLE_BYTES],
+        }
+    }
+
+    pub fn set_max_message_bytes(&mut self, max_message_bytes: usize) {
+        self.max_message_bytes = max_message_bytes.max(1);
+    }
+
+    /// Bytes of an unfinished run the parser is holding (for tests of the bound).
+    pub fn pending_bytes(&self) -> usize {
+        match self.state {
+            State::Idle => 0,
+            State::Word { matched, .. } => matched,
+            State::Garbage { .. } => self.garbage_len.min(SAMPLE_BYTES),
+        }
+    }
+
+    /// Parses `input`, reporting to `sink` in order. Splitting a stream into
+    /// `feed` calls at any points gives the same result as one call.
+    pub fn feed<S: Sink>(&mut self, input: &[u8], sink: &mut S) {
+        let mut i = 0;
+        while i < input.len() {
+            match self.state {
+                State::Idle => i = self.feed_idle(input, i, sink),
+                State::Word {
+                    word,
+                    matched,
+                    stale,
+                } => {
+                    let byte = input[i];
+                    if byte == word[matched] {
+                        i += 1;
+                        if matched + 1 == word.len() {
+                            self.state = State::Idle;
+                            if word == PING {
+                                sink.pings(1);
+                            } else {
+                                sink.end();
+                            }
+                        } else {
+                            self.state = State::Word {
+                                word,
+                                matched: matched + 1,
+                                stale,
+                            };
+                        }
+                    } else if stale || is_separator(byte) {
+                        // A stale fragment belongs to an earlier writer: drop it
+                        // and read this byte afresh, it may start the next word.
+                        self.reject_fragment(&word[..matched], sink);
+                        self.state = State::Idle;
+                    } else {
+                        self.start_garbage(&word[..matched]);
+                        // The current byte is part of the bad run.
+                        self.push_garbage(byte, sink);
+                        i += 1;
+                    }
+                }
+                State::Garbage { .. } => {
+                    // Skip to the next separator in one scan.
+                    let rest = &input[i..];
+                    let run = rest
+                        .iter()
+                        .position(|&b| is_separator(b))
+                        .unwrap_or(rest.len());
+                    for &byte in &rest[..run.min(SAMPLE_BYTES)] {
+                        if self.garbage_len < SAMPLE_BYTES {
+                            self.sample[self.garbage_len] = byte;
+                        }
+                        self.garbage_len += 1;
+                        self.check_too_long(sink);
+                    }
+                    if run > SAMPLE_BYTES {
+                        self.garbage_len += run - SAMPLE_BYTES;
+                        self.check_too_long(sink);
+                    }
+                    i += run;
+                    if run < rest.len() {
+                        // Separator found: the run is complete.
+                        self.close_garbage(sink);
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The pipe ran empty: the writer that sent the last bytes has finished
+    /// its write. Closes a bad run and marks a half word as stale.
+    pub fn end_of_burst<S: Sink>(&mut self, sink: &mut S) {
+        match self.state {
+            State::Garbage { .. } => self.close_garbage(sink),
+            State::Word { word, matched, .. } => {
+                self.state = State::Word {
+                    word,
+                    matched,
+                    stale: true,
+                }
+            }
+            State::Idle => {}
+        }
+    }
+
+    /// No more input will come (shutdown): anything pending is rejected.
+    pub fn finish<S: Sink>(&mut self, sink: &mut S) {
+        match self.state {
+            State::Garbage { .. } => self.close_garbage(sink),
+            State::Word { word, matched, .. } => {
+                self.reject_fragment(&word[..matched], sink);
+                self.state = State::Idle;
+            }
+            State::Idle => {}
+        }
+    }
+
+    fn feed_idle<S: Sink>(&mut self, input: &[u8], mut i: usize, sink: &mut S) -> usize {
+        // Fast path for the common `ping\n` stream: count whole runs, then one call.
+        let mut pings = 0u64;
+        loop {
+            while input.len() - i >= PING_LINE_BLOCK.len()
+                && &input[i..i + PING_LINE_BLOCK.len()] == PING_LINE_BLOCK
+            {
+                pings += 8;
+                i += PING_LINE_BLOCK.len();
+            }
+            if input[i..].starts_with(b"ping\n") {
+                pings += 1;
+                i += 5;
+                continue;
+            }
+            break;
+        }
+        if pings > 0 {
+            sink.pings(pings);
+        }
+        while i < input.len() && is_separator(input[i]) {
+            i += 1;
+        }
+        if i < input.len() {
+            let byte = input[i];
+            i += 1;
+            match word_starting_with(byte) {
+                Some(word) => {
+                    self.state = State::Word {
+                        word,
+                        matched: 1,
+                        stale: false,
+                    }
+                }
+                None => {
+                    self.start_garbage(&[]);
+                    self.push_garbage(byte, sink);
+                }
+            }
+        }
+        i
+    }
+
+    fn start_garbage(&mut self, prefix: &[u8]) {
+        self.state = State::Garbage { reported: false };
+        self.garbage_len = prefix.len();
+        self.sample[..prefix.len()].copy_from_slice(prefix);
+    }
+
+    fn push_garbage<S: Sink>(&mut self, byte: u8, sink: &mut S) {
+        if self.garbage_len < SAMPLE_BYTES {
+            self.sample[self.garbage_len] = byte;
+        }
+        self.garbage_len += 1;
+        self.check_too_long(sink);
+    }
+
+    fn check_too_long<S: Sink>(&mut self, sink: &mut S) {
+        if let State::Garbage { reported: false } = self.state
+            && self.garbage_len > self.max_message_bytes
+        {
+            self.state = State::Garbage { reported: true };
+            let kept = self.garbage_len.min(SAMPLE_BYTES);
+            sink.rejected(Rejection {
+                reason: RejectReason::TooLong {
+                    limit: self.max_message_bytes,
+                },
+                sample: &self.sample[..kept],
+                truncated: true,
+            });
+        }
+    }
+
+    fn close_garbage<S: Sink>(&mut self, sink: &mut S) {
+        if let State::Garbage { reported: false } = self.state {
+            let kept = self.garbage_len.min(SAMPLE_BYTES);
+            let truncated = self.garbage_len > kept;
+            let sample = &self.sample[..kept];
+            sink.rejected(Rejection {
+                reason: classify(sample, truncated),
+                sample,
+                truncated,
+            });
+        }
+        self.state = State::Idle;
+        self.garbage_len = 0;
+    }
+
+    fn reject_fragment<S: Sink>(&mut self, fragment: &[u8], sink: &mut S) {
+        sink.rejected(Rejection {
+            reason: RejectReason::UnknownWord,
+            sample: fragment,
+            truncated: false,
+        });
+    }
+}
+
+/// Judges UTF-8 on the sample; a multi-byte character cut by the truncation
+/// does not count against it.
+fn classify(sample: &[u8], truncated: bool) -> RejectReason {
+    match std::str::from_utf8(sample) {
+        Ok(_) => RejectReason::UnknownWord,
+        Err(e) if truncated && e.error_len().is_none() => RejectReason::UnknownWord,
+        Err(_) => RejectReason::NotUtf8,
+    }
+}
+
+/// Escapes a sample for a log line: printable ASCII as is, the rest as `\xNN`
+/// (quotes and backslashes escaped), `…` appended when truncated.
+pub fn escape_sample(sample: &[u8], truncated: bool) -> String {
+    let mut out = String::with_capacity(sample.len() + 8);
+    for &byte in sample {
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(byte as char),
+            _ => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\x{byte:02x}");
+            }
+        }
+    }
+    if truncated {
+        out.push('…');
+    }
+    out
+}
+
+/// A sink that records everything; used by tests, the fuzzer and the benches.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recorder {
+    pub events: Vec<Event>,
+}
+
+/// One recorded parser output; consecutive pings are merged into one count
+/// so that recordings do not depend on how the parser batched them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Pings(u64),
+    End,
+    Rejected {
+        reason: RejectReason,
+        sample: Vec<u8>,
+        truncated: bool,
+    },
+}
+
+impl Sink for Recorder {
+    fn pings(&mut self, count: u64) {
+        if let Some(Event::Pings(n)) = self.events.last_mut() {
+            *n += count;
+        } else {
+            self.events.push(Event::Pings(count));
+        }
+    }
+
+    fn end(&mut self) {
+        self.events.push(Event::End);
+    }
+
+    fn rejected(&mut self, rejection: Rejection<'_>) {
+        self.events.push(Event::Rejected {
+            reason: rejection.reason,
+            sample: rejection.sample.to_vec(),
+            truncated: rejection.truncated,
+        });
+    }
+}
+
+impl Recorder {
+    pub fn ping_count(&self) -> u64 {
+        self.events
+            .iter()
+            .map(|e| if let Event::Pings(n) = e { *n } else { 0 })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(chunks: &[&[u8]], max: usize) -> Vec<Event> {
+        let mut parser = Parser::new(max);
+        let mut rec = Recorder::default();
+        for chunk in chunks {
+            parser.feed(chunk, &mut rec);
+        }
+        rec.events
+    }
+
+    fn parse_all(input: &[u8]) -> Vec<Event> {
+        parse(&[input], 4096)
+    }
+
+    fn unknown(sample: &[u8]) -> Event {
+        Event::Rejected {
+            reason: RejectReason::UnknownWord,
+            sample: sample.to_vec(),
+            truncated: false,
+        }
+    }
+
+    /// Every framing from the issue, and every split of it into two and three
+    /// reads, gives the same events as the unsplit stream.
+    #[test]
+    fn every_split_of_every_framing_gives_the_same_events() {
+        let seed: Vec<u8> = [&b"ping".repeat(100)[..], b"end"].concat();
+        let framings: Vec<(&str, Vec<u8>, Vec<Event>)> = vec![
+            ("echo", b"ping\n".to_vec(), vec![Event::Pings(1)]),
+            ("crlf", b"ping\r\n".to_vec(), vec![Event::Pings(1)]),
+            ("nul", b"ping\0".to_vec(), vec![Event::Pings(1)]),
+            ("printf", b"ping".to_vec(), vec![Event::Pings(1)]),
+            ("seed", seed, vec![Event::Pings(100), Event::End]),
+            ("end", b"end\n".to_vec(), vec![Event::End]),
+            (
+                "mixed",
+                b"ping\r\nping\0\0ping \t end\n\nping".to_vec(),
+                vec![Event::Pings(3), Event::End, Event::Pings(1)],
+            ),
+            (
+                "garbage between",
+                b"ping\nhello\nping\n".to_vec(),
+                vec![Event::Pings(1), unknown(b"hello"), Event::Pings(1)],
+            ),
+            ("many lines", b"ping\n".repeat(23), vec![Event::Pings(23)]),
+        ];
+        for (name, input, expected) in &framings {
+            assert_eq!(&parse_all(input), expected, "framing {name} unsplit");
+            for a in 0..=input.len() {
+                assert_eq!(
+                    &parse(&[&input[..a], &input[a..]], 4096),
+                    expected,
+                    "framing {name} split at {a}"
+                );
+                for b in a..=input.len() {
+                    assert_eq!(
+                        &parse(&[&input[..a], &input[a..b], &input[b..]], 4096),
+                        expected,
+                        "framing {name} split at {a} and {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_word_counts_when_its_last_byte_arrives() {
+        let mut parser = Parser::new(4096);
+        let mut rec = Recorder::default();
+        parser.feed(b"pin", &mut rec);
+        assert!(rec.events.is_empty());
+        parser.feed(b"g", &mut rec);
+        assert_eq!(rec.events, vec![Event::Pings(1)]);
+        parser.feed(b"en", &mut rec);
+        parser.feed(b"d", &mut rec);
+        assert_eq!(rec.events, vec![Event::Pings(1), Event::End]);
+    }
+
+    #[test]
+    fn unknown_words_and_prefixes_are_rejected() {
+        assert_eq!(
+            parse_all(b"pong\n"),
+            vec![unknown(b"pong")],
+            "a word sharing a first letter"
+        );
+        assert_eq!(parse_all(b"pin\n"), vec![unknown(b"pin")]);
+        assert_eq!(parse_all(b"PING\n"), vec![unknown(b"PING")]);
+        assert_eq!(parse_all(b"pepper\n"), vec![unknown(b"pepper")]);
+        assert_eq!(
+            parse_all(b"pingpong\n"),
+            vec![Event::Pings(1), unknown(b"pong")],
+            "seed-style back to back: the ping counts, the rest is rejected"
+        );
+        assert_eq!(
+            parse_all(b"xping\nping\n"),
+            vec![unknown(b"xping"), Event::Pings(1)]
+        );
+    }
+
+    #[test]
+    fn non_utf8_is_rejected_with_its_reason() {
+        let events = parse_all(b"\xff\xfeping\nping\n");
+        assert_eq!(
+            events,
+            vec![
+                Event::Rejected {
+                    reason: RejectReason::NotUtf8,
+                    sample: b"\xff\xfeping".to_vec(),
+                    truncated: false
+                },
+                Event::Pings(1)
+            ]
+        );
+        // Valid multi-byte UTF-8 is an unknown word, not an encoding error.
+        assert_eq!(
+            parse_all("pïng\n".as_bytes()),
+            vec![unknown("pïng".as_bytes())]
+        );
+    }
+
+    #[test]
+    fn too_long_runs_are_rejected_once_and_discarded_to_the_separator() {
+        let mut input = vec![b'x'; 100];
+        input.extend_from_slice(b"\nping\n");
+        let events = parse(&[&input], 16);
+        assert_eq!(events.len(), 2, "{events:?}");
+        match &events[0] {
+            Event::Rejected {
+                reason: RejectReason::TooLong { limit: 16 },
+                sample,
+                truncated: true,
+            } => assert_eq!(sample.len(), 17),
+            other => panic!("expected a too-long rejection, got {other:?}"),
+        }
+        assert_eq!(events[1], Event::Pings(1));
+    }
+
+    #[test]
+    fn memory_stays_bounded_on_endless_garbage() {
+        let mut parser = Parser::new(4096);
+        let mut rec = Recorder::default();
+        let chunk = vec![b'z'; 65536];
+        for _ in 0..64 {
+            parser.feed(&chunk, &mut rec);
+            assert!(parser.pending_bytes() <= SAMPLE_BYTES);
+        }
+        assert_eq!(rec.events.len(), 1, "rejected once, not per chunk");
+    }
+
+    #[test]
+    fn end_of_burst_closes_garbage_so_the_next_writer_is_served() {
+        let mut parser = Parser::new(4096);
+        let mut rec = Recorder::default();
+        parser.feed(b"garbage", &mut rec);
+        assert!(rec.events.is_empty(), "the run may still grow");
+        parser.end_of_burst(&mut rec);
+        assert_eq!(rec.events, vec![unknown(b"garbage")]);
+        parser.feed(b"ping\n", &mut rec);
+        assert_eq!(rec.events, vec![unknown(b"garbage"), Event::Pings(1)]);
+    }
+
+    #[test]
+    fn a_stale_half_word_does_not_swallow_the_next_writer() {
+        for next in [&b"ping\n"[..], b"end\n", b"\nping"] {
+            let mut parser = Parser::new(4096);
+            let mut rec = Recorder::default();
+            parser.feed(b"pi", &mut rec);
+            parser.end_of_burst(&mut rec);
+            parser.feed(next, &mut rec);
+            assert_eq!(rec.events[0], unknown(b"pi"), "next = {next:?}");
+            assert_eq!(rec.events.len(), 2, "{:?}", rec.events);
+        }
+    }
+
+    #[test]
+    fn a_large_write_split_mid_word_by_the_pipe_still_counts() {
+        let mut parser = Parser::new(4096);
+        let mut rec = Recorder::default();
+        parser.feed(b"ping\npi", &mut rec);
+        parser.end_of_burst(&mut rec);
+        parser.feed(b"ng\nping\n", &mut rec);
+        assert_eq!(rec.events, vec![Event::Pings(3)]);
+    }
+
+    #[test]
+    fn finish_rejects_what_is_pending() {
+        let mut parser = Parser::new(4096);
+        let mut rec = Recorder::default();
+        parser.feed(b"ping\npi", &mut rec);
+        parser.finish(&mut rec);
+        assert_eq!(rec.events, vec![Event::Pings(1), unknown(b"pi")]);
+    }
+
+    #[test]
+    fn samples_are_escaped_for_the_log() {
+        assert_eq!(
+            escape_sample(b"a\"b\\c\n\xff", false),
+            "a\\\"b\\\\c\\x0a\\xff"
+        );
+        assert_eq!(escape_sample(b"abc", true), "abc…");
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_byte_loop() {
+        // Offsets that put the 40-byte block comparison at every phase.
+        for lead in 0..6 {
+            let mut input = b"ping ".repeat(lead);
+            input.extend_from_slice(&b"ping\n".repeat(37));
+            input.extend_from_slice(b"end");
+            let events = parse_all(&input);
+            assert_eq!(events, vec![Event::Pings(lead as u64 + 37), Event::End]);
+        }
+    }
+}
