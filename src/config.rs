@@ -22,6 +22,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4096;
 /// but a larger value would only delay the rejection of garbage.
 pub const MAX_MAX_MESSAGE_BYTES: usize = 1 << 20;
 pub const DEFAULT_PING_LINES_PER_SECOND: u32 = 100;
+/// Where clients of `fifo-pingctl ping --wait` put their reply FIFOs.
+pub const DEFAULT_REPLY_DIRECTORY: &str = "/run/fifo-pingd/reply";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -125,6 +127,14 @@ struct RawFile {
     messages: RawMessages,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    reply: RawReply,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReply {
+    directory: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +211,8 @@ pub struct Config {
     pub fifo: FifoConfig,
     pub messages: MessagesConfig,
     pub log: LogConfig,
+    /// Directory of the clients' reply FIFOs for `?ping NAME`.
+    pub reply_directory: PathBuf,
 }
 
 /// Command-line settings that win over the file.
@@ -407,7 +419,25 @@ pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, C
         None => DEFAULT_PING_LINES_PER_SECOND,
     };
 
+    let reply_directory = match &raw.reply.directory {
+        Some(spanned) => {
+            let dir = PathBuf::from(spanned.get_ref());
+            if !dir.is_absolute() {
+                return Err(invalid(
+                    Some(spanned.span()),
+                    format!(
+                        "[reply] directory: expected an absolute path, found {:?}",
+                        spanned.get_ref()
+                    ),
+                ));
+            }
+            dir
+        }
+        None => PathBuf::from(DEFAULT_REPLY_DIRECTORY),
+    };
+
     Ok(Config {
+        reply_directory,
         source: Source::File(path.to_owned()),
         fifo: FifoConfig {
             path: fifo_path,
@@ -600,6 +630,12 @@ impl Config {
             out,
             "ping_lines_per_second = {}",
             self.log.ping_lines_per_second
+        );
+        let _ = writeln!(out, "\n[reply]");
+        let _ = writeln!(
+            out,
+            "directory = {:?}",
+            self.reply_directory.display().to_string()
         );
         out
     }

@@ -20,6 +20,7 @@ use crate::fifo::{self, Fifo, FifoError, Origin, Removal};
 use crate::logging::{Logger, REJECTION_LINES_PER_SECOND, RateLimit};
 use crate::notify::Notifier;
 use crate::protocol::{self, Parser, Rejection, Sink};
+use crate::reply::ReplyDir;
 
 /// Bytes per `read`: a whole default pipe buffer, so one read usually
 /// empties the pipe.
@@ -58,14 +59,23 @@ pub struct Counters {
     pub rejected: u64,
     pub bytes: u64,
     pub reloads: u64,
+    /// Pongs written for `?ping NAME` requests, and those that could not be.
+    pub pongs: u64,
+    pub pongs_failed: u64,
 }
 
 impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "pings={} ends={} rejected={} bytes={} reloads={}",
-            self.pings, self.ends, self.rejected, self.bytes, self.reloads
+            "pings={} ends={} rejected={} bytes={} reloads={} pongs={} pongs_failed={}",
+            self.pings,
+            self.ends,
+            self.rejected,
+            self.bytes,
+            self.reloads,
+            self.pongs,
+            self.pongs_failed
         )
     }
 }
@@ -148,6 +158,7 @@ struct Output {
     logger: Logger,
     ping_lines: RateLimit,
     rejection_lines: RateLimit,
+    replies: ReplyDir,
 }
 
 impl Output {
@@ -201,6 +212,27 @@ impl Sink for Handler<'_> {
                 .out
                 .logger
                 .info("received end (ignored: on_end = \"ignore\")"),
+        }
+    }
+
+    fn ping_with_reply(&mut self, reply_to: &str) {
+        self.pings(1);
+        let out = &mut *self.out;
+        match out.replies.send_pong(reply_to) {
+            Ok(()) => {
+                out.counters.pongs += 1;
+                out.logger.log(
+                    config::Level::Debug,
+                    &format!("sent pong to {}/{reply_to}", out.replies.path().display()),
+                );
+            }
+            Err(e) => {
+                out.counters.pongs_failed += 1;
+                // Clients decide the names: rate-limit like rejections.
+                if out.rejection_lines.take(1, self.now).0 > 0 {
+                    out.logger.notice(&format!("no pong sent: {e}"));
+                }
+            }
         }
     }
 
@@ -272,6 +304,7 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
             logger,
             ping_lines: RateLimit::new(config.log.ping_lines_per_second, now),
             rejection_lines: RateLimit::new(REJECTION_LINES_PER_SECOND, now),
+            replies: ReplyDir::new(&config.reply_directory),
         },
         location,
         overrides,
@@ -302,6 +335,13 @@ impl Daemon {
             self.fifo.describe()
         );
         self.out.logger.info(&line);
+        if !self.out.replies.is_available() {
+            let line = format!(
+                "round-trip pings (?ping NAME) get no pong: no reply directory at {}",
+                self.out.replies.path().display()
+            );
+            self.out.logger.notice(&line);
+        }
     }
 
     fn notify_ready(&mut self) {
@@ -487,6 +527,9 @@ impl Daemon {
         }
         if new.log.ping_lines_per_second != self.config.log.ping_lines_per_second {
             self.out.ping_lines = RateLimit::new(new.log.ping_lines_per_second, Instant::now());
+        }
+        if new.reply_directory != self.config.reply_directory || !self.out.replies.is_available() {
+            self.out.replies = ReplyDir::new(&new.reply_directory);
         }
         self.parser
             .set_max_message_bytes(new.messages.max_message_bytes);

@@ -4,7 +4,7 @@
 //! One module per concern: [`cli`] (command line), [`config`] (TOML),
 //! [`fifo`] (creating, verifying and removing the FIFO), [`protocol`] (the
 //! pure parser), [`notify`] (sd_notify), [`logging`] (syslog and stderr),
-//! [`daemon`] (the loop), [`exit`] (sysexits codes).
+//! [`reply`] (pongs for round-trip pings), [`daemon`] (the loop), [`exit`] (sysexits codes).
 
 #![deny(unsafe_code)]
 
@@ -17,3 +17,4 @@ pub mod fifo;
 pub mod logging;
 pub mod notify;
 pub mod protocol;
+pub mod reply;

@@ -11,6 +11,11 @@
 //! and a short sample. Memory is bounded: the parser keeps a fixed-size sample
 //! of the current bad run, never the run itself.
 //!
+//! A round-trip request, `?ping NAME` ended by a newline (or `\r`, `\0`),
+//! is a ping that asks for a `pong` in the reply FIFO `NAME` (a plain file
+//! name). It starts with `?`, a byte no plain word starts with, so seed
+//! streams (`pingpingend`) parse exactly as before.
+//!
 //! Writers are only distinguishable by time: each writer writes whole messages
 //! in single `write()`s (atomic up to `PIPE_BUF`), so when the pipe runs empty
 //! the reader calls [`Parser::end_of_burst`]. That closes a pending bad run (so a
@@ -30,6 +35,8 @@ pub enum Message {
 /// Why a run of bytes was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
+    /// A `?` request that is not `?ping NAME` with a valid reply name.
+    BadRequest,
     /// Valid UTF-8 (as far as sampled) but not a known word.
     UnknownWord,
     /// The run contains bytes that are not UTF-8.
@@ -42,6 +49,9 @@ pub enum RejectReason {
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RejectReason::BadRequest => f.write_str(
+                "bad request (expected \"?ping NAME\", NAME of 1 to 64 letters, digits, '.', '_' or '-', not starting with '.')",
+            ),
             RejectReason::UnknownWord => f.write_str("unknown word"),
             RejectReason::NotUtf8 => f.write_str("not UTF-8"),
             RejectReason::TooLong { limit } => {
@@ -65,11 +75,25 @@ pub trait Sink {
     /// `count` consecutive pings (batched so the hot path makes one call per run).
     fn pings(&mut self, count: u64);
     fn end(&mut self);
+    /// A ping that asks for a `pong` in the reply FIFO `reply_to`, a file
+    /// name already checked to be plain (no `/`, no leading `.`).
+    fn ping_with_reply(&mut self, reply_to: &str);
     fn rejected(&mut self, rejection: Rejection<'_>);
 }
 
 /// How much of a bad run is kept for the log line.
 pub const SAMPLE_BYTES: usize = 64;
+/// The longest reply name.
+pub const MAX_REPLY_NAME: usize = 64;
+const REQUEST_PREFIX: &[u8] = b"?ping ";
+/// `?ping ` and the longest name: a request never needs more.
+const MAX_REQUEST: usize = REQUEST_PREFIX.len() + MAX_REPLY_NAME;
+/// Holds a bad run's sample or a whole request.
+const BUFFER_BYTES: usize = if MAX_REQUEST > SAMPLE_BYTES {
+    MAX_REQUEST
+} else {
+    SAMPLE_BYTES
+};
 
 const PING: &[u8] = b"ping";
 const END: &[u8] = b"end";
@@ -90,6 +114,8 @@ enum State {
     },
     /// Inside a bad run; `reported` once a too-long run has been rejected.
     Garbage { reported: bool },
+    /// Inside a `?` request; its bytes are in `sample`, `garbage_len` long.
+    Request,
 }
 
 /// Incremental parser; see the module documentation for the framing rules.
@@ -98,7 +124,7 @@ pub struct Parser {
     state: State,
     max_message_bytes: usize,
     garbage_len: usize,
-    sample: [u8; SAMPLE_BYTES],
+    sample: [u8; BUFFER_BYTES],
 }
 
 fn is_separator(byte: u8) -> bool {
@@ -120,7 +146,7 @@ impl Parser {
             state: State::Idle,
             max_message_bytes: max_message_bytes.max(1),
             garbage_len: 0,
-            sample: [0; SAMPLE_BYTES],
+            sample: [0; BUFFER_BYTES],
         }
     }
 
@@ -134,6 +160,7 @@ impl Parser {
             State::Idle => 0,
             State::Word { matched, .. } => matched,
             State::Garbage { .. } => self.garbage_len.min(SAMPLE_BYTES),
+            State::Request => self.garbage_len,
         }
     }
 
@@ -178,6 +205,30 @@ impl Parser {
                         i += 1;
                     }
                 }
+                State::Request => {
+                    let byte = input[i];
+                    i += 1;
+                    if matches!(byte, b'\n' | b'\r' | b'\0') {
+                        self.state = State::Idle;
+                        let request = &self.sample[..self.garbage_len];
+                        match reply_name(request) {
+                            Some(name) => sink.ping_with_reply(name),
+                            None => sink.rejected(Rejection {
+                                reason: RejectReason::BadRequest,
+                                sample: request,
+                                truncated: false,
+                            }),
+                        }
+                        self.garbage_len = 0;
+                    } else if self.garbage_len < MAX_REQUEST {
+                        self.sample[self.garbage_len] = byte;
+                        self.garbage_len += 1;
+                    } else {
+                        // Too long for any valid request: an ordinary bad run.
+                        self.state = State::Garbage { reported: false };
+                        self.push_garbage(byte, sink);
+                    }
+                }
                 State::Garbage { .. } => {
                     // Skip to the next separator in one scan.
                     let rest = &input[i..];
@@ -211,7 +262,8 @@ impl Parser {
     /// its write. Closes a bad run and marks a half word as stale.
     pub fn end_of_burst<S: Sink>(&mut self, sink: &mut S) {
         match self.state {
-            State::Garbage { .. } => self.close_garbage(sink),
+            // Requests come in one write: an unfinished one is bad.
+            State::Garbage { .. } | State::Request => self.close_garbage(sink),
             State::Word { word, matched, .. } => {
                 self.state = State::Word {
                     word,
@@ -226,7 +278,7 @@ impl Parser {
     /// No more input will come (shutdown): anything pending is rejected.
     pub fn finish<S: Sink>(&mut self, sink: &mut S) {
         match self.state {
-            State::Garbage { .. } => self.close_garbage(sink),
+            State::Garbage { .. } | State::Request => self.close_garbage(sink),
             State::Word { word, matched, .. } => {
                 self.reject_fragment(&word[..matched], sink);
                 self.state = State::Idle;
@@ -269,6 +321,11 @@ impl Parser {
                         stale: false,
                     }
                 }
+                None if byte == b'?' => {
+                    self.state = State::Request;
+                    self.sample[0] = byte;
+                    self.garbage_len = 1;
+                }
                 None => {
                     self.start_garbage(&[]);
                     self.push_garbage(byte, sink);
@@ -309,7 +366,13 @@ impl Parser {
     }
 
     fn close_garbage<S: Sink>(&mut self, sink: &mut S) {
-        if let State::Garbage { reported: false } = self.state {
+        if self.state == State::Request {
+            sink.rejected(Rejection {
+                reason: RejectReason::BadRequest,
+                sample: &self.sample[..self.garbage_len],
+                truncated: false,
+            });
+        } else if let State::Garbage { reported: false } = self.state {
             let kept = self.garbage_len.min(SAMPLE_BYTES);
             let truncated = self.garbage_len > kept;
             let sample = &self.sample[..kept];
@@ -330,6 +393,22 @@ impl Parser {
             truncated: false,
         });
     }
+}
+
+/// The reply name of a complete `?ping NAME` request, if it is one.
+fn reply_name(request: &[u8]) -> Option<&str> {
+    let name = request.strip_prefix(REQUEST_PREFIX)?;
+    is_plain_reply_name(name).then(|| std::str::from_utf8(name).ok())?
+}
+
+/// A name that can only mean a file directly inside the reply directory.
+pub fn is_plain_reply_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_REPLY_NAME
+        && name[0] != b'.'
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Judges UTF-8 on the sample; a multi-byte character cut by the truncation
@@ -375,6 +454,7 @@ pub struct Recorder {
 pub enum Event {
     Pings(u64),
     End,
+    PingWithReply(String),
     Rejected {
         reason: RejectReason,
         sample: Vec<u8>,
@@ -393,6 +473,10 @@ impl Sink for Recorder {
 
     fn end(&mut self) {
         self.events.push(Event::End);
+    }
+
+    fn ping_with_reply(&mut self, reply_to: &str) {
+        self.events.push(Event::PingWithReply(reply_to.to_owned()));
     }
 
     fn rejected(&mut self, rejection: Rejection<'_>) {
@@ -607,6 +691,55 @@ mod tests {
         parser.feed(b"ping\npi", &mut rec);
         parser.finish(&mut rec);
         assert_eq!(rec.events, vec![Event::Pings(1), unknown(b"pi")]);
+    }
+
+    #[test]
+    fn requests_name_a_reply_fifo_and_do_not_disturb_the_seed_framings() {
+        let reply = |n: &str| Event::PingWithReply(n.to_owned());
+        let input = b"?ping client.42_a-b\npingpingend?ping x\0";
+        let expected = vec![
+            reply("client.42_a-b"),
+            Event::Pings(2),
+            Event::End,
+            reply("x"),
+        ];
+        for a in 0..=input.len() {
+            assert_eq!(
+                parse(&[&input[..a], &input[a..]], 4096),
+                expected,
+                "split at {a}"
+            );
+        }
+        let bad = |sample: &[u8]| Event::Rejected {
+            reason: RejectReason::BadRequest,
+            sample: sample.to_vec(),
+            truncated: false,
+        };
+        assert_eq!(
+            parse_all(b"?ping ../x\nping\n"),
+            vec![bad(b"?ping ../x"), Event::Pings(1)]
+        );
+        assert_eq!(parse_all(b"?ping a/b\n"), vec![bad(b"?ping a/b")]);
+        assert_eq!(parse_all(b"?ping .hidden\n"), vec![bad(b"?ping .hidden")]);
+        assert_eq!(parse_all(b"?ping \n"), vec![bad(b"?ping ")]);
+        assert_eq!(parse_all(b"?pong x\n"), vec![bad(b"?pong x")]);
+        let long = format!("?ping {}\nping\n", "a".repeat(65));
+        let events = parse_all(long.as_bytes());
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[1], Event::Pings(1));
+        let ok = format!("?ping {}\n", "a".repeat(64));
+        assert_eq!(parse_all(ok.as_bytes()), vec![reply(&"a".repeat(64))]);
+    }
+
+    #[test]
+    fn an_unterminated_request_is_rejected_when_the_burst_ends() {
+        let mut parser = Parser::new(4096);
+        let mut rec = Recorder::default();
+        parser.feed(b"?ping abc", &mut rec);
+        parser.end_of_burst(&mut rec);
+        parser.feed(b"ping\n", &mut rec);
+        assert_eq!(rec.events.len(), 2, "{:?}", rec.events);
+        assert_eq!(rec.events[1], Event::Pings(1));
     }
 
     #[test]
