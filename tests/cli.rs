@@ -1,0 +1,344 @@
+//! Command line and config file handling: exit codes (sysexits), one
+//! actionable stderr line per failure, `--check-config`, `--help`, `--version`.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A temp dir with a config file written from `text`.
+struct ConfDir {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+}
+
+impl ConfDir {
+    fn new(text: &str) -> ConfDir {
+        let dir = tempfile::Builder::new()
+            .prefix("fifo-pingd-cli.")
+            .tempdir()
+            .expect("temp dir");
+        let conf = dir.path().join("fifo-pingd.toml");
+        fs::write(&conf, text).expect("write config");
+        ConfDir { dir, conf }
+    }
+
+    fn from_config(cfg: &Config) -> ConfDir {
+        let c = ConfDir::new("");
+        let text = cfg.render(&c.fifo(), &c.dir.path().join("log.sock"));
+        fs::write(&c.conf, text).expect("write config");
+        c
+    }
+
+    fn fifo(&self) -> PathBuf {
+        self.dir.path().join("fifo")
+    }
+
+    fn conf(&self) -> &str {
+        self.conf.to_str().expect("utf-8 temp path")
+    }
+}
+
+/// `--help` exits 0 and documents every option on stdout.
+#[test]
+fn help_exits_0_and_lists_options() {
+    let r = run_cli(&["--help"], &[]);
+    r.expect_code(EX_OK);
+    for opt in [
+        "--config",
+        "--fifo",
+        "--log",
+        "--check-config",
+        "--help",
+        "--version",
+    ] {
+        if !r.stdout.contains(opt) {
+            r.fail(&format!("--help should mention {opt}"));
+        }
+    }
+}
+
+/// `--version` exits 0 and prints the package version.
+#[test]
+fn version_exits_0_and_prints_version() {
+    let r = run_cli(&["--version"], &[]);
+    r.expect_code(EX_OK);
+    if !r.stdout.contains(env!("CARGO_PKG_VERSION")) {
+        r.fail(&format!(
+            "--version should print {}",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+}
+
+/// An unknown flag is a usage error: exit 64 and one stderr line naming it.
+#[test]
+fn unknown_flag_exits_64() {
+    let r = run_cli(&["--bogus"], &[]);
+    r.expect_code(EX_USAGE).expect_one_error_line(&["--bogus"]);
+}
+
+/// `--config` without its value is a usage error: exit 64.
+#[test]
+fn missing_option_value_exits_64() {
+    let r = run_cli(&["--config"], &[]);
+    r.expect_code(EX_USAGE).expect_one_error_line(&["--config"]);
+}
+
+/// A stray positional argument is a usage error: exit 64.
+#[test]
+fn positional_argument_exits_64() {
+    let r = run_cli(&["ping"], &[]);
+    r.expect_code(EX_USAGE).expect_one_error_line(&[]);
+}
+
+/// `--log` with a value other than stderr|syslog|auto is a usage error
+/// (exit 64): the bad value comes from the command line, not a config file.
+#[test]
+fn bad_log_target_on_command_line_exits_64() {
+    let c = ConfDir::from_config(&Config::default());
+    let r = run_cli(
+        &["--config", c.conf(), "--log", "nowhere", "--check-config"],
+        &[],
+    );
+    r.expect_code(EX_USAGE).expect_one_error_line(&["nowhere"]);
+}
+
+/// `--config` pointing to a missing file: exit 78, the error names the path.
+#[test]
+fn missing_config_file_exits_78() {
+    let c = ConfDir::new("");
+    let missing = c.dir.path().join("absent.toml");
+    let missing = missing.to_str().expect("utf-8");
+    let r = run_cli(&["--config", missing], &[]);
+    r.expect_code(EX_CONFIG).expect_one_error_line(&[missing]);
+    if c.fifo().exists() {
+        r.fail("nothing should be created");
+    }
+}
+
+/// A config with an unknown key (`modee` on line 3): the daemon exits 78
+/// before creating anything, with one stderr line `PATH:3:...` naming the key.
+#[test]
+fn unknown_key_exits_78_with_line_number() {
+    let c = ConfDir::new("");
+    let text = format!(
+        "[fifo]\npath = {}\nmodee = \"0640\"\n\n[log]\ntarget = \"stderr\"\n",
+        toml_str(&c.fifo().display().to_string())
+    );
+    fs::write(&c.conf, text).expect("write config");
+    let r = run_cli(&["--config", c.conf()], &[]);
+    let loc = format!("{}:3:", c.conf());
+    r.expect_code(EX_CONFIG)
+        .expect_one_error_line(&[&loc, "modee"]);
+    if c.fifo().exists() {
+        r.fail("no FIFO should be created with a bad config");
+    }
+}
+
+/// `--check-config` reports an unknown key the same way: exit 78 and `PATH:LINE:`.
+#[test]
+fn check_config_unknown_key_in_later_section_exits_78_with_line_number() {
+    let c = ConfDir::new("");
+    let text = format!(
+        "[fifo]\npath = {}\n\n[messages]\non_end = \"ignore\"\n\n[log]\ntarget = \"stderr\"\nsyslog_sokcet = \"/dev/log\"\n",
+        toml_str(&c.fifo().display().to_string())
+    );
+    fs::write(&c.conf, text).expect("write config");
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    let loc = format!("{}:9:", c.conf());
+    r.expect_code(EX_CONFIG)
+        .expect_one_error_line(&[&loc, "syslog_sokcet"]);
+}
+
+/// Broken TOML syntax: exit 78 with `PATH:LINE:`.
+#[test]
+fn toml_syntax_error_exits_78_with_line_number() {
+    let c = ConfDir::new("[fifo]\nmode = \"0640\"\npath = \n");
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    let loc = format!("{}:3:", c.conf());
+    r.expect_code(EX_CONFIG).expect_one_error_line(&[&loc]);
+}
+
+/// `--check-config` prints the effective config as TOML on stdout and exits
+/// 0 without creating the FIFO: the keys set in the file are there with their
+/// values, defaults are filled in, and `--fifo` overrides the path.
+#[test]
+fn check_config_prints_effective_config() {
+    let cfg = Config {
+        on_end: Some("ignore".into()),
+        max_message_bytes: Some(100),
+        ..Config::default()
+    };
+    let c = ConfDir::from_config(&cfg);
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    r.expect_code(EX_OK);
+    let t: toml::Table =
+        toml::from_str(&r.stdout).unwrap_or_else(|e| r.fail(&format!("stdout is not TOML: {e}")));
+    let get = |sec: &str, key: &str| -> Option<toml::Value> {
+        t.get(sec).and_then(|s| s.get(key)).cloned()
+    };
+    let fifo = c.fifo().display().to_string();
+    let want: [(&str, &str, toml::Value); 6] = [
+        ("fifo", "path", fifo.clone().into()),
+        ("fifo", "mode", "0640".into()),
+        ("messages", "on_end", "ignore".into()),
+        ("messages", "max_message_bytes", 100i64.into()),
+        ("log", "target", "syslog".into()),
+        ("log", "ping_lines_per_second", 0i64.into()),
+    ];
+    for (sec, key, v) in want {
+        if get(sec, key).as_ref() != Some(&v) {
+            r.fail(&format!(
+                "[{sec}] {key} should be {v}, got {:?}",
+                get(sec, key)
+            ));
+        }
+    }
+    for (sec, key) in [
+        ("log", "facility"),
+        ("log", "level"),
+        ("log", "syslog_socket"),
+    ] {
+        if get(sec, key).is_none() {
+            r.fail(&format!(
+                "the effective config should include [{sec}] {key}"
+            ));
+        }
+    }
+    if Path::new(&fifo).exists() {
+        r.fail("--check-config must not create the FIFO");
+    }
+    let other = c.dir.path().join("other-fifo").display().to_string();
+    let r2 = run_cli(
+        &[
+            "--config",
+            c.conf(),
+            "--fifo",
+            &other,
+            "--log",
+            "stderr",
+            "--check-config",
+        ],
+        &[],
+    );
+    r2.expect_code(EX_OK);
+    let t2: toml::Table =
+        toml::from_str(&r2.stdout).unwrap_or_else(|e| r2.fail(&format!("stdout is not TOML: {e}")));
+    let p = t2.get("fifo").and_then(|s| s.get("path")).cloned();
+    if p != Some(other.clone().into()) {
+        r2.fail(&format!("--fifo should override [fifo] path, got {p:?}"));
+    }
+    let tg = t2.get("log").and_then(|s| s.get("target")).cloned();
+    if tg != Some("stderr".into()) {
+        r2.fail(&format!("--log should override [log] target, got {tg:?}"));
+    }
+}
+
+/// `--check-config` with a group name that does not resolve: exit 78, one
+/// line naming the group.
+#[test]
+fn check_config_unknown_group_exits_78() {
+    let cfg = Config {
+        group: Some("no-such-group-fifo-pingd".into()),
+        ..Config::default()
+    };
+    let c = ConfDir::from_config(&cfg);
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    r.expect_code(EX_CONFIG)
+        .expect_one_error_line(&["no-such-group-fifo-pingd"]);
+}
+
+/// `--check-config` with a user name that does not resolve: exit 78.
+#[test]
+fn check_config_unknown_owner_exits_78() {
+    let cfg = Config {
+        owner: Some("no-such-user-fifo-pingd".into()),
+        ..Config::default()
+    };
+    let c = ConfDir::from_config(&cfg);
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    r.expect_code(EX_CONFIG)
+        .expect_one_error_line(&["no-such-user-fifo-pingd"]);
+}
+
+/// `--check-config` with an invalid mode ("0999", "rw-r-----"): exit 78
+/// naming the bad value.
+#[test]
+fn check_config_invalid_mode_exits_78() {
+    for mode in ["0999", "rw-r-----"] {
+        let cfg = Config {
+            mode: Some(mode.into()),
+            ..Config::default()
+        };
+        let c = ConfDir::from_config(&cfg);
+        let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+        r.expect_code(EX_CONFIG).expect_one_error_line(&[mode]);
+    }
+}
+
+/// `--check-config` with max_message_bytes outside 1..=1048576: exit 78.
+#[test]
+fn check_config_max_message_bytes_out_of_range_exits_78() {
+    for n in [0u64, 1_048_577] {
+        let cfg = Config {
+            max_message_bytes: Some(n),
+            ..Config::default()
+        };
+        let c = ConfDir::from_config(&cfg);
+        let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+        r.expect_code(EX_CONFIG)
+            .expect_one_error_line(&["max_message_bytes"]);
+    }
+}
+
+/// `--check-config` when the FIFO's parent directory does not exist: exit
+/// 78, one line naming the directory.
+#[test]
+fn check_config_missing_parent_dir_exits_78() {
+    let c0 = ConfDir::new("");
+    let parent = c0.dir.path().join("no-such-dir");
+    let cfg = Config {
+        path: Some(parent.join("fifo")),
+        ..Config::default()
+    };
+    let c = ConfDir::from_config(&cfg);
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    r.expect_code(EX_CONFIG)
+        .expect_one_error_line(&[&parent.display().to_string()]);
+}
+
+/// A relative [fifo] path is a config error (exit 78): the contract wants an
+/// absolute path.
+#[test]
+fn check_config_relative_path_exits_78() {
+    let cfg = Config {
+        path: Some("relative/fifo".into()),
+        ..Config::default()
+    };
+    let c = ConfDir::from_config(&cfg);
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    r.expect_code(EX_CONFIG)
+        .expect_one_error_line(&["relative/fifo"]);
+}
+
+/// on_end other than shutdown|ignore, and a bad level/facility/target in the
+/// file, are config errors (exit 78) naming the value.
+#[test]
+fn check_config_bad_enum_values_exit_78() {
+    type Setter = fn(&mut Config);
+    let cases: [(&str, Setter); 4] = [
+        ("restart", |c| c.on_end = Some("restart".into())),
+        ("loud", |c| c.level = Some("loud".into())),
+        ("kitchen", |c| c.facility = Some("kitchen".into())),
+        ("printer", |c| c.target = Some("printer".into())),
+    ];
+    for (bad, set) in cases {
+        let mut cfg = Config::default();
+        set(&mut cfg);
+        let c = ConfDir::from_config(&cfg);
+        let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+        r.expect_code(EX_CONFIG).expect_one_error_line(&[bad]);
+    }
+}

@@ -1,0 +1,431 @@
+//! End-to-end protocol tests: bytes written into the real FIFO of the real
+//! daemon, observed through its syslog lines and its stop summary.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+/// Starts a daemon, writes `bytes` with one write(2), waits for `pings`
+/// `received ping` lines, stops it with SIGTERM and checks the summary.
+fn framing_gives_pings(bytes: &[u8], pings: u64) {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    d.write_fifo(bytes);
+    d.wait_log_count("received ping", pings as usize);
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", pings), ("ends", 0), ("rejected", 0)]);
+    let lines = d.log().count("received ping");
+    if lines != pings as usize {
+        d.fail(&format!(
+            "expected exactly {pings} `received ping` lines for {bytes:?}, got {lines}"
+        ));
+    }
+}
+
+/// `echo ping > FIFO`: `ping\n` is one ping, nothing rejected.
+#[test]
+fn framing_newline() {
+    framing_gives_pings(b"ping\n", 1);
+}
+
+/// `ping\r\n` (CRLF clients) is one ping; the `\r` is a separator, not part
+/// of the word and not a rejected empty message.
+#[test]
+fn framing_crlf() {
+    framing_gives_pings(b"ping\r\n", 1);
+}
+
+/// C clients writing `sizeof "ping"` send `ping\0`: one ping, nothing rejected.
+#[test]
+fn framing_nul() {
+    framing_gives_pings(b"ping\0", 1);
+}
+
+/// Spaces, tabs, runs of separators and words glued together (`pingping`)
+/// are all accepted in one write: 5 pings, nothing rejected.
+#[test]
+fn framing_blanks_and_glued_words() {
+    framing_gives_pings(b"  ping\t\tping \r\n\n\0pingping\n\n ping", 5);
+}
+
+/// The seed client: one writer, 100 separate `ping` writes with no separator,
+/// then `end`, then close. The daemon logs 100 pings and an end, stops by
+/// itself with exit 0, sends STOPPING=1, removes its FIFO and logs the
+/// summary `pings=100 ends=1 rejected=0` with reason `end received`.
+#[test]
+fn seed_client_100_back_to_back_pings_then_end() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    {
+        let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+        for i in 0..100 {
+            w.write_once(b"ping")
+                .unwrap_or_else(|e| d.fail(&format!("seed write #{i}: {e}")));
+        }
+        w.write_once(b"end").unwrap_or_else(|e| d.fail(&e));
+    }
+    d.expect_exit_code(EX_OK, TIMEOUT);
+    let summary = d.wait_log("stopping (");
+    if !summary.message().contains("stopping (end received)") {
+        d.fail("the summary should give the reason `end received`");
+    }
+    let c = counters(summary.message());
+    d.assert_counters(&c, &[("pings", 100), ("ends", 1), ("rejected", 0)]);
+    if !summary.message().contains("pings=100 ends=1") {
+        d.fail("the summary should read `pings=100 ends=1 ...`");
+    }
+    let n = d.log().count("received ping");
+    if n != 100 {
+        d.fail(&format!("expected 100 `received ping` lines, got {n}"));
+    }
+    d.wait_log("received end");
+    d.wait_notify_since(0, "STOPPING=1");
+    if d.fifo.exists() || node_info(&d.fifo).is_ok() {
+        d.fail("the FIFO should be removed after `end`");
+    }
+}
+
+/// `printf ping > FIFO`: a ping with no terminator is logged at once, while
+/// the writer still holds the FIFO open and nothing else is written.
+#[test]
+fn printf_ping_without_terminator_is_logged_at_once() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+    w.write_once(b"ping").unwrap_or_else(|e| d.fail(&e));
+    d.wait_log("received ping");
+    drop(w);
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 1), ("rejected", 0)]);
+}
+
+/// `printf end > FIFO` (no terminator) stops the daemon at once with exit 0.
+#[test]
+fn printf_end_without_terminator_stops_at_once() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    let w = {
+        let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+        w.write_once(b"end").unwrap_or_else(|e| d.fail(&e));
+        w
+    };
+    d.expect_exit_code(EX_OK, TIMEOUT);
+    drop(w);
+    let c = counters(d.wait_log("stopping (").message());
+    d.assert_counters(&c, &[("pings", 0), ("ends", 1), ("rejected", 0)]);
+}
+
+/// 8 writer threads x 10,000 `ping\n` writes each (every ping one write(2),
+/// waiting with poll when the pipe is full): exactly 80,000 pings are counted
+/// (nothing lost, nothing glued, nothing rejected). With
+/// ping_lines_per_second = 5 the log is not flooded, and STATUS= is sent at
+/// most about once a second.
+#[test]
+fn eight_concurrent_writers_80000_pings_exactly() {
+    const WRITERS: usize = 8;
+    const PER_WRITER: u64 = 10_000;
+    const TOTAL: u64 = WRITERS as u64 * PER_WRITER;
+    let cfg = Config {
+        ping_lines_per_second: Some(5),
+        ..Config::default()
+    };
+    let d = Daemon::start(&cfg);
+    d.wait_ready();
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(30);
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..WRITERS)
+            .map(|i| {
+                let fifo = d.fifo.clone();
+                s.spawn(move || -> Result<(), String> {
+                    let mut w = FifoWriter::open(&fifo)?;
+                    for n in 0..PER_WRITER {
+                        w.write_polling(b"ping\n", deadline)
+                            .map_err(|e| format!("writer {i}, ping {n}: {e}"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("writer panicked".into())))
+            .collect()
+    });
+    for r in results {
+        if let Err(e) = r {
+            d.fail(&e);
+        }
+    }
+    // Let the daemon drain the pipe: poll its counters until all are counted.
+    let drain_deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = Counters::new();
+    while Instant::now() < drain_deadline {
+        last = d.counters_now();
+        if last.get("pings").copied().unwrap_or(0) >= TOTAL {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = d.stop();
+    let elapsed = t0.elapsed();
+    if c.get("pings") != Some(&TOTAL) {
+        d.fail(&format!(
+            "expected exactly pings={TOTAL} in the summary, got {:?} (last SIGUSR1 counters: {last:?})",
+            c.get("pings")
+        ));
+    }
+    d.assert_counters(&c, &[("ends", 0), ("rejected", 0)]);
+    let lines = d.log().count("received ping");
+    let max_lines = 5 * (elapsed.as_secs() as usize + 2);
+    if lines > max_lines {
+        d.fail(&format!(
+            "ping_lines_per_second = 5 but {lines} `received ping` lines were logged in {elapsed:.2?} (max {max_lines})"
+        ));
+    }
+    let statuses = d
+        .notify()
+        .snapshot()
+        .iter()
+        .filter(|e| e.text.contains("STATUS="))
+        .count();
+    let max_status = elapsed.as_secs() as usize + 4;
+    if statuses > max_status {
+        d.fail(&format!(
+            "STATUS= should be refreshed at most once a second: {statuses} datagrams in {elapsed:.2?}"
+        ));
+    }
+}
+
+/// With ping_lines_per_second = 10, every ping is accounted for in the log
+/// by the time the daemon has stopped: the `received ping` lines plus the N
+/// of every `suppressed N received-ping lines` add up to the pings counted.
+/// (Reading of the contract: the excess is summarised, and a summary still
+/// owed is flushed at the latest on stop.)
+#[test]
+fn rate_limited_ping_lines_add_up_to_the_count() {
+    const PINGS: u64 = 2000;
+    let cfg = Config {
+        ping_lines_per_second: Some(10),
+        ..Config::default()
+    };
+    let d = Daemon::start(&cfg);
+    d.wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+    for _ in 0..PINGS {
+        w.write_polling(b"ping\n", deadline)
+            .unwrap_or_else(|e| d.fail(&e));
+    }
+    drop(w);
+    while Instant::now() < deadline {
+        if d.counters_now().get("pings").copied().unwrap_or(0) >= PINGS {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", PINGS)]);
+    let log = d.log().snapshot();
+    let logged = log
+        .iter()
+        .filter(|e| e.message().starts_with("received ping"))
+        .count() as u64;
+    let suppressed: u64 = log
+        .iter()
+        .filter_map(|e| {
+            let m = e.message();
+            let rest = m.strip_prefix("suppressed ")?;
+            let (n, tail) = rest.split_once(' ')?;
+            tail.starts_with("received-ping lines")
+                .then(|| n.parse::<u64>().ok())
+                .flatten()
+        })
+        .sum();
+    if logged == PINGS {
+        d.fail("ping_lines_per_second = 10 did not limit anything");
+    }
+    if logged + suppressed != PINGS {
+        d.fail(&format!(
+            "{logged} `received ping` lines + {suppressed} suppressed = {} != {PINGS} pings",
+            logged + suppressed
+        ));
+    }
+}
+
+/// An unknown word is rejected with a warning naming the reason and an
+/// escaped copy (`"pong"`), and the next valid ping is still served;
+/// the summary counts rejected=1.
+#[test]
+fn unknown_word_is_rejected_then_ping_served() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    d.write_fifo(b"pong\n");
+    let w = d.wait_log("rejected message:");
+    if !w.message().contains("unknown word") || !w.message().contains("\"pong\"") {
+        d.fail(&format!(
+            "expected `rejected message: unknown word: \"pong\"`, got {:?}",
+            w.text
+        ));
+    }
+    // <N> = facility daemon (3) * 8 + warning (4) = 28
+    if !w.text.starts_with("<28>") {
+        d.fail(&format!(
+            "the rejection should be a daemon.warning (<28>) line: {:?}",
+            w.text
+        ));
+    }
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 1), ("rejected", 1), ("ends", 0)]);
+}
+
+/// A run longer than max_message_bytes (16) is rejected as `longer than 16
+/// bytes without a separator`, once, with a truncated sample, and the next
+/// ping is served.
+#[test]
+fn oversize_run_is_rejected_then_ping_served() {
+    let cfg = Config {
+        max_message_bytes: Some(16),
+        ..Config::default()
+    };
+    let d = Daemon::start(&cfg);
+    d.wait_ready();
+    let mut big = vec![b'x'; 3000];
+    big.push(b'\n');
+    d.write_fifo(&big);
+    let w = d.wait_log("rejected message:");
+    if !w
+        .message()
+        .contains("longer than 16 bytes without a separator")
+    {
+        d.fail(&format!(
+            "expected reason `longer than 16 bytes without a separator`: {:?}",
+            w.text
+        ));
+    }
+    if w.text.len() > 1024 {
+        d.fail(&format!(
+            "the sample of a 3000-byte run should be truncated; the log line is {} bytes",
+            w.text.len()
+        ));
+    }
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 1), ("rejected", 1)]);
+}
+
+/// Non-UTF-8 bytes are rejected as `not UTF-8`; the warning itself is valid
+/// UTF-8 text with the bytes escaped; the next ping is served.
+#[test]
+fn non_utf8_is_rejected_then_ping_served() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    d.write_fifo(b"\xff\xfeping\xc3\n");
+    let w = d.wait_log("rejected message:");
+    if !w.message().contains("not UTF-8") {
+        d.fail(&format!("expected reason `not UTF-8`: {:?}", w.text));
+    }
+    if w.text.contains('\u{fffd}') {
+        d.fail(&format!(
+            "the warning should carry an escaped sample, not raw invalid bytes: {:?}",
+            w.text
+        ));
+    }
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 1), ("rejected", 1)]);
+}
+
+/// Control characters in rejected input are escaped in the log line (no raw
+/// ESC can reach a terminal reading the log).
+#[test]
+fn rejected_sample_is_escaped() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    d.write_fifo(b"bad\x1b[31mword\x07\n");
+    let w = d.wait_log("rejected message:");
+    if w.text.chars().any(|c| c.is_control()) {
+        d.fail(&format!(
+            "raw control characters in the log line: {:?}",
+            w.text
+        ));
+    }
+    let c = d.stop();
+    d.assert_counters(&c, &[("rejected", 1), ("pings", 0)]);
+}
+
+/// The acceptance sequence: unknown word, oversize run (max 16) and non-UTF-8
+/// input, each followed by waiting for its warning, then a valid ping: the
+/// ping is served and rejected=3 is counted.
+#[test]
+fn unknown_oversize_non_utf8_then_ping() {
+    let cfg = Config {
+        max_message_bytes: Some(16),
+        ..Config::default()
+    };
+    let d = Daemon::start(&cfg);
+    d.wait_ready();
+    d.write_fifo(b"hello\n");
+    d.wait_log_count("rejected message:", 1);
+    let mut long = vec![b'a'; 40];
+    long.push(b'\n');
+    d.write_fifo(&long);
+    d.wait_log_count("rejected message:", 2);
+    d.write_fifo(b"\x80\x81\n");
+    d.wait_log_count("rejected message:", 3);
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 1), ("rejected", 3), ("ends", 0)]);
+}
+
+/// One writer leaves unterminated garbage and closes; when the pipe runs
+/// empty the garbage run is closed (rejected), so another writer's `ping\n`
+/// is counted, not swallowed.
+#[test]
+fn leftover_garbage_does_not_swallow_next_writers_ping() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    d.write_fifo(b"garbage");
+    d.wait_log("rejected message:");
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 1), ("rejected", 1)]);
+}
+
+/// 8 MiB without a separator (default max 4096) does not make the daemon's
+/// memory grow with the input; it is rejected and the ping after it served.
+#[test]
+fn endless_garbage_keeps_memory_bounded() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+    let rss0 = rss_kib(d.pid).unwrap_or_else(|e| d.fail(&e));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+    let chunk = vec![b'z'; 64 * 1024];
+    for _ in 0..128 {
+        w.write_polling(&chunk, deadline)
+            .unwrap_or_else(|e| d.fail(&e));
+    }
+    w.write_polling(b"\nping\n", deadline)
+        .unwrap_or_else(|e| d.fail(&e));
+    d.wait_log_count("received ping", 2);
+    let rss1 = rss_kib(d.pid).unwrap_or_else(|e| d.fail(&e));
+    if rss1 > rss0 + 4096 {
+        d.fail(&format!(
+            "VmRSS grew from {rss0} KiB to {rss1} KiB while reading 8 MiB of garbage"
+        ));
+    }
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 2)]);
+    if c.get("rejected").copied().unwrap_or(0) < 1 {
+        d.fail("the 8 MiB run should be counted as rejected");
+    }
+}
