@@ -342,3 +342,78 @@ fn check_config_bad_enum_values_exit_78() {
         r.expect_code(EX_CONFIG).expect_one_error_line(&[bad]);
     }
 }
+
+/// The short options the README documents: `-c PATH`, `-t` (check-config),
+/// `-h`, `-V`.
+#[test]
+fn short_options_work() {
+    let c = ConfDir::from_config(&Config::default());
+    run_cli(&["-c", c.conf(), "-t"], &[]).expect_code(EX_OK);
+    run_cli(&["-h"], &[]).expect_code(EX_OK);
+    let v = run_cli(&["-V"], &[]);
+    v.expect_code(EX_OK);
+    if !v.stdout.contains(env!("CARGO_PKG_VERSION")) {
+        v.fail("-V should print the version");
+    }
+}
+
+/// The effective config printed by `--check-config` is itself a valid config
+/// file that gives the same effective config (compared as TOML, so comments
+/// such as the source path may differ): users can start from it.
+#[test]
+fn check_config_output_round_trips() {
+    let cfg = Config {
+        on_end: Some("ignore".into()),
+        ..Config::default()
+    };
+    let c = ConfDir::from_config(&cfg);
+    let r1 = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    r1.expect_code(EX_OK);
+    let c2 = ConfDir::new(&r1.stdout);
+    let r2 = run_cli(&["--config", c2.conf(), "--check-config"], &[]);
+    r2.expect_code(EX_OK);
+    let parse = |r: &Run| -> toml::Table {
+        toml::from_str(&r.stdout).unwrap_or_else(|e| r.fail(&format!("stdout is not TOML: {e}")))
+    };
+    if parse(&r1) != parse(&r2) {
+        r2.fail(&format!(
+            "feeding --check-config's output back gives a different config:\n{}",
+            r1.stdout
+        ));
+    }
+}
+
+/// A world-writable config file is refused (exit 78, the line names the
+/// file): it decides which path the daemon creates and chowns (README).
+#[test]
+fn world_writable_config_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = ConfDir::from_config(&Config::default());
+    fs::set_permissions(&c.conf, fs::Permissions::from_mode(0o666)).expect("chmod 0666");
+    let r = run_cli(&["--config", c.conf()], &[]);
+    r.expect_code(EX_CONFIG).expect_one_error_line(&[c.conf()]);
+    if c.fifo().exists() {
+        r.fail("no FIFO should be created from a world-writable config");
+    }
+}
+
+/// A config file owned by another user (65534) is refused with exit 78 when
+/// the daemon runs as root (README).
+#[test]
+fn config_file_of_another_user_is_refused() {
+    if !is_root() {
+        return skip(
+            "config_file_of_another_user_is_refused",
+            "needs root to chown",
+        );
+    }
+    let c = ConfDir::from_config(&Config::default());
+    nix::unistd::chown(
+        &c.conf,
+        Some(nix::unistd::Uid::from_raw(NOBODY)),
+        Some(nix::unistd::Gid::from_raw(NOBODY)),
+    )
+    .expect("chown config");
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    r.expect_code(EX_CONFIG).expect_one_error_line(&[c.conf()]);
+}

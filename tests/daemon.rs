@@ -133,6 +133,7 @@ fn sigusr1_logs_counters() {
 /// SIGHUP after rewriting the config with mode 0604: RELOADING=1 with
 /// MONOTONIC_USEC=, then READY=1, `reloaded configuration from PATH`, and the
 /// same FIFO (same inode, so open writers keep working) now has mode 0604.
+/// Counters survive the reload (a ping before and one after: pings=2).
 #[test]
 fn sighup_applies_new_mode() {
     let mut cfg = Config::default();
@@ -142,6 +143,8 @@ fn sighup_applies_new_mode() {
         Some(Ok(n)) => n.ino,
         other => d.fail(&format!("no FIFO at READY: {other:?}")),
     };
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
     cfg.mode = Some("0604".into());
     d.rewrite_config(&cfg);
     let n = d.notify().len();
@@ -164,9 +167,62 @@ fn sighup_applies_new_mode() {
         )),
     }
     d.write_fifo(b"ping\n");
+    d.wait_log_count("received ping", 2);
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 2)]);
+}
+
+/// SIGHUP applies a new group to the FIFO (root: gid 0 -> 65534).
+#[test]
+fn sighup_applies_new_group() {
+    if !is_root() {
+        return skip("sighup_applies_new_group", "needs root to chown");
+    }
+    let mut cfg = Config::default();
+    let d = Daemon::start(&cfg);
+    d.wait_ready();
+    cfg.group = Some(NOBODY.to_string());
+    d.rewrite_config(&cfg);
+    let n = d.notify().len();
+    d.signal(Signal::SIGHUP);
+    let (ri, _) = d.wait_notify_since(n, "RELOADING=1");
+    d.wait_ready_since(ri + 1);
+    match node_info(&d.fifo) {
+        Ok(i) if i.kind == "fifo" && i.gid == NOBODY && i.mode == 0o640 => {}
+        other => d.fail(&format!(
+            "after reload expected group 65534, mode 0640: {other:?}"
+        )),
+    }
+    d.stop();
+}
+
+/// SIGHUP moving the FIFO to a path where a symlink sits: the reload fails
+/// (logged), the symlink is left alone and the old FIFO keeps serving.
+#[test]
+fn sighup_move_onto_symlink_is_refused_and_old_fifo_kept() {
+    let mut cfg = Config::default();
+    let d = Daemon::start(&cfg);
+    d.wait_ready();
+    let target = d.dir().join("target.txt");
+    fs::write(&target, "precious\n").expect("write target");
+    let link = d.dir().join("fifo2");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    cfg.path = Some(link.clone());
+    d.rewrite_config(&cfg);
+    d.signal(Signal::SIGHUP);
+    d.wait_log("reload failed, keeping the previous configuration");
+    if node_info(&link).map(|n| n.kind) != Ok("symlink")
+        || fs::read_to_string(&target).ok().as_deref() != Some("precious\n")
+    {
+        d.fail("the symlink and its target should be left untouched");
+    }
+    d.write_fifo(b"ping\n");
     d.wait_log("received ping");
     let c = d.stop();
     d.assert_counters(&c, &[("pings", 1)]);
+    if node_info(&link).map(|n| n.kind) != Ok("symlink") {
+        d.fail("the symlink should still be there after stop");
+    }
 }
 
 /// SIGHUP with a broken config (unknown key): `reload failed, keeping the
@@ -406,6 +462,61 @@ fn syslog_socket_rebound_logging_resumes() {
         if let Some(st) = d.try_status() {
             d.fail(&format!(
                 "the daemon died after the syslog socket went away: {st:?}"
+            ));
+        }
+    }
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", written)]);
+}
+
+/// A syslog socket whose queue is full (bound, never read) never stalls the
+/// message loop: 3000 pings with every ping logged are all counted (STATUS=
+/// shows pings=3000) and SIGTERM still stops the daemon with exit 0.
+#[test]
+fn full_syslog_socket_never_blocks_the_daemon() {
+    let mut d = Daemon::start(&Config::default());
+    d.wait_ready();
+    d.env.log.stall();
+    let deadline = Instant::now() + TIMEOUT;
+    let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+    for _ in 0..3000 {
+        w.write_polling(b"ping\n", deadline)
+            .unwrap_or_else(|e| d.fail(&format!("{e} (is the daemon blocked on logging?)")));
+    }
+    drop(w);
+    d.wait_notify_since(0, "pings=3000");
+    d.signal(Signal::SIGTERM);
+    d.expect_exit_code(EX_OK, TIMEOUT);
+}
+
+/// The syslog socket does not exist when the daemon starts: it still starts
+/// (READY=1), serves pings, and logs there once the socket appears.
+#[test]
+fn syslog_socket_missing_at_start_then_appears() {
+    let mut env = TestEnv::new();
+    env.log.close();
+    let mut d = env.spawn(&Config::default());
+    d.wait_ready();
+    d.write_fifo(b"ping\n");
+    d.wait_notify_since(0, "pings=1");
+    d.env.log.rebind();
+    let deadline = Instant::now() + TIMEOUT;
+    let mut written = 1u64;
+    loop {
+        d.write_fifo(b"ping\n");
+        written += 1;
+        let slice = (Instant::now() + Duration::from_millis(300)).min(deadline);
+        let got = d.log().wait_until(slice, &mut |es| {
+            es.iter()
+                .any(|e| e.text.contains("received ping"))
+                .then_some(())
+        });
+        if got.is_some() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            d.fail(&format!(
+                "no line on the syslog socket that appeared after start ({written} pings written)"
             ));
         }
     }

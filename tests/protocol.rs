@@ -429,3 +429,89 @@ fn endless_garbage_keeps_memory_bounded() {
         d.fail("the 8 MiB run should be counted as rejected");
     }
 }
+
+/// Messages already written when SIGTERM arrives are still counted: 1000
+/// separate `ping\n` writes, SIGTERM right after the last one, and the
+/// summary says pings=1000 (the README's promise).
+#[test]
+fn sigterm_still_counts_messages_already_written() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+    for i in 0..1000 {
+        w.write_once(b"ping\n")
+            .unwrap_or_else(|e| d.fail(&format!("write #{i}: {e}")));
+    }
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 1000), ("rejected", 0)]);
+}
+
+/// Words glued together never count as an oversize run: with
+/// max_message_bytes = 16, `ping` x 20 back to back (80 bytes, like the seed
+/// client with more rounds) is 20 pings and nothing rejected.
+#[test]
+fn glued_words_never_count_as_oversize() {
+    let cfg = Config {
+        max_message_bytes: Some(16),
+        ..Config::default()
+    };
+    let d = Daemon::start(&cfg);
+    d.wait_ready();
+    d.write_fifo("ping".repeat(20).as_bytes());
+    d.wait_log_count("received ping", 20);
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 20), ("rejected", 0)]);
+}
+
+/// max_message_bytes is the boundary: with 16, a 16-byte unknown run is an
+/// `unknown word`, a 17-byte run is `longer than 16 bytes without a
+/// separator`.
+#[test]
+fn oversize_boundary_is_max_message_bytes() {
+    let cfg = Config {
+        max_message_bytes: Some(16),
+        ..Config::default()
+    };
+    let d = Daemon::start(&cfg);
+    d.wait_ready();
+    d.write_fifo(b"abcdefghijklmnop\n");
+    let (i, w) = d.wait_log_since(0, "rejected message:");
+    if !w.message().contains("unknown word") {
+        d.fail(&format!(
+            "a 16-byte run should be an `unknown word`: {:?}",
+            w.text
+        ));
+    }
+    d.write_fifo(b"abcdefghijklmnopq\n");
+    let (_, w) = d.wait_log_since(i + 1, "rejected message:");
+    if !w
+        .message()
+        .contains("longer than 16 bytes without a separator")
+    {
+        d.fail(&format!(
+            "a 17-byte run should be `longer than 16 bytes`: {:?}",
+            w.text
+        ));
+    }
+    let c = d.stop();
+    d.assert_counters(&c, &[("rejected", 2), ("pings", 0)]);
+}
+
+/// Rejection warnings are rate-limited but every rejection is counted: 800
+/// bad words in one write give rejected=800 and far fewer warning lines.
+#[test]
+fn rejection_warnings_are_rate_limited_but_counted() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    d.write_fifo(&b"bad\n".repeat(800));
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+    let c = d.stop();
+    d.assert_counters(&c, &[("rejected", 800), ("pings", 1)]);
+    let warnings = d.log().count("rejected message:");
+    if warnings == 0 || warnings >= 800 {
+        d.fail(&format!(
+            "expected some but far fewer than 800 rejection warnings, got {warnings}"
+        ));
+    }
+}

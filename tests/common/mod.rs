@@ -234,6 +234,8 @@ pub struct DgramSink {
     /// this path and store the result in the entry.
     stat_on_ready: Option<Arc<Mutex<PathBuf>>>,
     world_writable: bool,
+    /// A socket bound at `path` that nobody reads (see [`DgramSink::stall`]).
+    held: Option<UnixDatagram>,
 }
 
 impl DgramSink {
@@ -249,6 +251,7 @@ impl DgramSink {
             thread: None,
             stat_on_ready,
             world_writable: false,
+            held: None,
         };
         s.rebind();
         s
@@ -264,11 +267,21 @@ impl DgramSink {
     /// Stops the reader, closes the socket and removes its path: a sender now
     /// gets ECONNREFUSED / ENOENT.
     pub fn close(&mut self) {
+        self.held = None;
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.join().expect("socket reader thread panicked");
         }
         let _ = fs::remove_file(&self.path);
+    }
+
+    /// Replaces the socket by one bound at the same path that nobody reads:
+    /// its queue fills up and a blocking sender would block for ever.
+    pub fn stall(&mut self) {
+        self.close();
+        let sock = UnixDatagram::bind(&self.path)
+            .unwrap_or_else(|e| panic!("bind datagram socket {}: {e}", self.path.display()));
+        self.held = Some(sock);
     }
 
     /// Binds a new socket at the same path and starts reading it into the
