@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# End-to-end test of fifo-pingd under a real systemd 252 (PID 1 of a systemd-nspawn
+# container running Debian 12), driven the way users drive it: systemctl start/reload/stop,
+# echo ping > /run/fifo-ping, journalctl -u fifo-pingd.
+#
+# Usage (as root):  tests/e2e/run.sh
+# Prints PASS/FAIL lines, timings, the security scores and a final "N passed, N failed";
+# exits non-zero on any failure, including a host where the container cannot boot.
+# The container is always torn down (EXIT trap), also after a failure or Ctrl-C.
+#
+# Environment:
+#   E2E_BINARY=PATH   test this binary instead of building target/release/fifo-pingd
+#   E2E_CONFIG=PATH   install this config instead of etc/fifo-pingd/fifo-pingd.toml
+#   E2E_CACHE_DIR=DIR image cache and per-run directories (default /var/cache/fifo-pingd-e2e)
+#   E2E_MIRROR=URL    Debian mirror for the one-time image build (default: the host's)
+#   E2E_CYCLES=N      start/ping/stop cycles in check 6 (default 20)
+#   E2E_KEEP=1        keep the unpacked rootfs of this run (its journal is in var/log/journal)
+#
+# Host requirements: Debian 12 (or similar) as root; installs systemd-container,
+# debootstrap and zstd if missing. The first run builds a ~30 MB image (1-2 min); later
+# runs unpack it in a few seconds.
+
+# Checks are written as `check "what" eval '...'`: single-quoted on purpose, expanded when
+# the check runs (inside wait_for, possibly many times).
+# shellcheck disable=SC2016,SC2001
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+# shellcheck source=tests/e2e/container.sh
+. "$HERE/container.sh"
+
+T_START=$EPOCHREALTIME
+PASSED=0
+FAILED=0
+SECTION=
+declare -A TIMES=()
+declare -A SCORES=()
+
+pass() { PASSED=$((PASSED + 1)); echo "PASS [$SECTION] $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL [$SECTION] $*"; }
+# check DESCRIPTION CMD...: PASS if CMD succeeds.
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+section() { SECTION=$1; shift; printf '\n--- %s. %s\n' "$SECTION" "$*"; }
+
+# ---------------------------------------------------------------- small helpers
+FIFO=/run/fifo-ping
+SVC=fifo-pingd.service
+SOCK=fifo-pingd.socket
+SOCK_SVC=fifo-pingd-socket.service
+CONF=/etc/fifo-pingd/fifo-pingd.toml
+
+prop() { in_ct systemctl show -P "$2" "$1" 2>/dev/null || true; }
+active_state() { prop "$1" ActiveState; }
+state_is() { [ "$(active_state "$1")" = "$2" ]; }
+main_pid() { prop "$1" MainPID; }
+# "prw--w---- root fifo-ping", or "absent"
+fifo_perm() { in_ct stat -c '%A %U %G' "$FIFO" 2>/dev/null || echo absent; }
+perm_is() { [ "$(fifo_perm)" = "$1" ]; }
+fifo_absent() { [ "$(in_ct sh -c "if [ -e $FIFO ] || [ -L $FIFO ]; then echo present; else echo absent; fi")" = absent ]; }
+fifo_present() { [ "$(in_ct sh -c "if [ -p $FIFO ]; then echo fifo; fi")" = fifo ]; }
+# Number of journal lines of UNIT that match the extended regex RE (message text only).
+jcount() { in_ct journalctl --no-pager -o cat -u "$1" 2>/dev/null | grep -cE -- "$2" || true; }
+# True once UNIT has more than N lines matching RE (journald may take a moment).
+jgrew() { [ "$(jcount "$1" "$2")" -gt "$3" ]; }
+# Run a command as USER with USER's supplementary groups (setpriv: no PAM involved).
+as_user() { local u=$1; shift; in_ct setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
+# Write TEXT + newline to the FIFO as USER. Opening a FIFO nobody reads blocks forever,
+# hence the timeout.
+write_fifo() { as_user "$1" timeout 5 sh -c 'printf "%s\n" "$1" > '"$FIFO" sh "$2"; }
+show_journal() {
+    in_ct journalctl --no-pager -o short-monotonic -n "${2:-40}" -u "$1" 2>/dev/null | sed 's/^/    /' || true
+}
+
+# ---------------------------------------------------------------- teardown / summary
+on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    if [ "$rc" != 0 ] && [ "$FAILED" = 0 ]; then FAILED=1; fi   # environment failure (reported above)
+    if [ "$FAILED" != 0 ] && [ -n "$NSPAWN_PID" ] && [ -n "$LEADER" ]; then
+        echo
+        echo "=== journal of the fifo-pingd units (last 120 lines), for the failures above"
+        in_ct journalctl --no-pager -o short-monotonic -n 120 \
+            -u "$SVC" -u "$SOCK" -u "$SOCK_SVC" 2>/dev/null | sed 's/^/    /'
+    fi
+    local t=$EPOCHREALTIME
+    ct_teardown
+    TIMES[teardown]=$(elapsed "$t")
+    echo
+    echo "=== summary"
+    local k
+    for k in tools image build boot install checks teardown; do
+        [ -z "${TIMES[$k]:-}" ] || printf '  %-9s %7ss\n' "$k" "${TIMES[$k]}"
+    done
+    printf '  %-9s %7ss\n' total "$(elapsed "$T_START")"
+    for k in "${!SCORES[@]}"; do
+        printf '  systemd-analyze security %s: %s\n' "$k" "${SCORES[$k]}"
+    done
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" = 0 ] || exit 1
+    exit 0
+}
+trap on_exit EXIT
+trap 'echo "interrupted"; exit 130' INT
+trap 'echo "terminated"; exit 143' TERM
+
+# ---------------------------------------------------------------- what gets installed
+# The one place that knows how fifo-pingd gets into the container. Issue 4 replaces the
+# body with: copy the .deb to $CT_ROOT/var/tmp and `in_ct dpkg -i /var/tmp/...`, which
+# must end in the same state (files in place, group created, systemd reloaded).
+install_into_container() {
+    install -D -m 0755 "$BINARY" "$CT_ROOT/usr/sbin/fifo-pingd"
+    install -D -m 0644 "$CONFIG" "$CT_ROOT$CONF"
+    install -D -m 0644 -t "$CT_ROOT/usr/lib/systemd/system" \
+        "$REPO/systemd/$SVC" "$REPO/systemd/$SOCK" "$REPO/systemd/$SOCK_SVC"
+    install -D -m 0644 "$REPO/systemd/fifo-pingd.sysusers" "$CT_ROOT/usr/lib/sysusers.d/fifo-pingd.conf"
+    # What the package's postinst does: create the group, let systemd see the units.
+    in_ct systemd-sysusers fifo-pingd.conf >/dev/null
+    in_ct systemctl daemon-reload
+    # No man pages are installed this way (nor man-db in the image), so `systemd-analyze
+    # verify` must not try to open the Documentation= pages. Installing the package (with
+    # man-db in the image) should set this to "" so that they are checked too.
+    VERIFY_MAN=--man=no
+}
+
+# ================================================================= setup
+SECTION=setup
+t=$EPOCHREALTIME
+ct_host_tools
+TIMES[tools]=$(elapsed "$t")
+
+t=$EPOCHREALTIME
+if [ -n "${E2E_BINARY:-}" ]; then
+    BINARY=$E2E_BINARY
+else
+    echo "=== cargo build --release"
+    (cd "$REPO" && cargo build --release --quiet) || ct_die "cargo build --release failed"
+    BINARY=$REPO/target/release/fifo-pingd
+fi
+[ -x "$BINARY" ] || ct_die "no executable at $BINARY"
+CONFIG=${E2E_CONFIG:-$REPO/etc/fifo-pingd/fifo-pingd.toml}
+[ -f "$CONFIG" ] || ct_die "no config file at $CONFIG"
+TIMES[build]=$(elapsed "$t")
+
+t=$EPOCHREALTIME
+ct_rootfs
+TIMES[image]=$(elapsed "$t")
+
+t=$EPOCHREALTIME
+ct_boot
+TIMES[boot]=$(elapsed "$t")
+echo "booted in ${TIMES[boot]}s"
+
+t=$EPOCHREALTIME
+install_into_container || ct_die "installing fifo-pingd into the container failed"
+TIMES[install]=$(elapsed "$t")
+T_CHECKS=$EPOCHREALTIME
+
+# ================================================================= 1
+section 1 "systemctl start returns after READY; /run/fifo-ping is prw--w---- root fifo-ping"
+check "group fifo-ping was created by systemd-sysusers" eval 'in_ct getent group fifo-ping >/dev/null'
+# The admin's part: let the user pinger write pings.
+check "usermod -aG fifo-ping pinger" in_ct usermod -aG fifo-ping pinger
+check "systemctl enable $SVC" in_ct systemctl enable --quiet "$SVC"
+check "systemctl start $SVC returns 0" in_ct systemctl start "$SVC"
+# No waiting from here on: Type=notify means start returned only after READY=1, and the
+# daemon promises READY=1 only once the FIFO has its final mode and owner and is open.
+perm=$(fifo_perm)
+state=$(active_state "$SVC")
+check "right after start: ActiveState=active (got '$state')" test "$state" = active
+check "right after start: FIFO is 'prw--w---- root fifo-ping' (got '$perm')" \
+    test "$perm" = "prw--w---- root fifo-ping"
+check "journal: listening on $FIFO (mode 0620, owner root, group fifo-ping)" wait_for 5 \
+    jgrew "$SVC" "^listening on $FIFO \(mode 0620, owner root, group fifo-ping\)$" 0
+
+# ================================================================= 2
+section 2 "echo ping > $FIFO: a member of fifo-ping may, others may not"
+n=$(jcount "$SVC" '^received ping$')
+check "pinger (member of fifo-ping) writes 'ping'" write_fifo pinger ping
+check "journalctl -u fifo-pingd shows 'received ping'" wait_for 10 jgrew "$SVC" '^received ping$' "$n"
+out=$(write_fifo outsider ping 2>&1) && rc=0 || rc=$?
+check "outsider (not a member) gets 'Permission denied' (rc=$rc, '$out')" \
+    eval '[ "$rc" != 0 ] && grep -q "Permission denied" <<<"$out"'
+
+# ================================================================= 3
+section 3 "systemctl status shows the STATUS= line with the ping count"
+status_line() { in_ct systemctl status --no-pager "$SVC" 2>/dev/null | grep -E '^ *Status: ' || true; }
+# STATUS= is refreshed at most once per second.
+check "Status: \"listening on $FIFO; pings=1 ends=0 rejected=0\"" wait_for 5 \
+    eval 'status_line | grep -qF "Status: \"listening on $FIFO; pings=1 ends=0 rejected=0"'
+echo "    $(status_line | sed 's/^ *//')"
+
+# ================================================================= 4
+section 4 "systemctl reload applies a changed mode; a broken config keeps the service running"
+cp "$CT_ROOT$CONF" "$CT_DIR/config.orig"
+# Set mode = "0660" in the [fifo] table (uncommenting the key if the example has it commented).
+sed -i -E '/^\[fifo\]/,/^\[/ s/^#? *mode *=.*/mode = "0660"/' "$CT_ROOT$CONF"
+check "config edited: [fifo] mode = \"0660\"" grep -qx 'mode = "0660"' "$CT_ROOT$CONF"
+pid=$(main_pid "$SVC")
+n=$(jcount "$SVC" "^reloaded configuration from $CONF$")
+check "systemctl reload $SVC returns 0" in_ct systemctl reload "$SVC"
+# systemd 252 (Type=notify + ExecReload=kill) returns from reload once SIGHUP is sent.
+check "journal: reloaded configuration from $CONF" wait_for 10 jgrew "$SVC" "^reloaded configuration from $CONF$" "$n"
+check "new mode applied: prw-rw---- root fifo-ping (now '$(fifo_perm)')" wait_for 10 perm_is "prw-rw---- root fifo-ping"
+check "back to active/running after RELOADING=1 ... READY=1" wait_for 10 \
+    eval '[ "$(prop "$SVC" ActiveState)/$(prop "$SVC" SubState)" = active/running ]'
+check "same main PID after reload ($pid)" test "$(main_pid "$SVC")" = "$pid"
+
+echo 'this line is not TOML' >>"$CT_ROOT$CONF"
+n=$(jcount "$SVC" '^reload failed, keeping the previous configuration')
+check "systemctl reload with a broken config returns 0" in_ct systemctl reload "$SVC"
+check "journal: reload failed, keeping the previous configuration: ..." wait_for 10 \
+    jgrew "$SVC" '^reload failed, keeping the previous configuration' "$n"
+check "still active/running after the failed reload" wait_for 10 \
+    eval '[ "$(prop "$SVC" ActiveState)/$(prop "$SVC" SubState)" = active/running ]'
+check "same main PID ($pid)" test "$(main_pid "$SVC")" = "$pid"
+check "mode unchanged: prw-rw---- root fifo-ping" perm_is "prw-rw---- root fifo-ping"
+n=$(jcount "$SVC" '^received ping$')
+check "pings still arrive" eval 'write_fifo pinger ping && wait_for 10 jgrew "$SVC" "^received ping$" "$n"'
+
+cp "$CT_DIR/config.orig" "$CT_ROOT$CONF"
+in_ct systemctl reload "$SVC" || true
+check "original config restored and reloaded: prw--w---- root fifo-ping" wait_for 10 perm_is "prw--w---- root fifo-ping"
+
+# ================================================================= 5
+section 5 "echo end > $FIFO: the unit becomes inactive (not failed), the FIFO is gone"
+check "pinger writes 'end'" write_fifo pinger end
+check "unit becomes inactive" wait_for 10 state_is "$SVC" inactive
+check "Result=success (not failed)" test "$(prop "$SVC" Result)" = success
+check "not restarted (still inactive 1 s later)" eval 'sleep 1; state_is "$SVC" inactive'
+check "$FIFO is gone" fifo_absent
+check "journal: stopping (end received): ..." jgrew "$SVC" '^stopping \(end received\)' 0
+
+# ================================================================= 6
+section 6 "systemctl start + stop: inactive, FIFO gone; ${E2E_CYCLES:-20} start/ping/stop cycles leave nothing behind"
+check "systemctl start" in_ct systemctl start "$SVC"
+check "systemctl stop" in_ct systemctl stop "$SVC"
+check "inactive, Result=success" eval '[ "$(active_state "$SVC")/$(prop "$SVC" Result)" = inactive/success ]'
+check "$FIFO is gone" fifo_absent
+check "journal: stopping (SIGTERM): ..." wait_for 5 jgrew "$SVC" '^stopping \(SIGTERM\)' 0
+
+cycles=${E2E_CYCLES:-20}
+run_before=$(in_ct ls -A /run)
+n=$(jcount "$SVC" '^received ping$')
+problems=()
+t=$EPOCHREALTIME
+for i in $(seq 1 "$cycles"); do
+    # Faster than any admin: reset the start rate limit (StartLimitBurst=5 per 10 s, which
+    # guards against restart loops), or start #6 is refused with 'start-limit-hit'.
+    in_ct systemctl reset-failed "$SVC"
+    in_ct systemctl start "$SVC" || problems+=("cycle $i: start failed")
+    write_fifo pinger ping || problems+=("cycle $i: write failed")
+    in_ct systemctl stop "$SVC" || problems+=("cycle $i: stop failed")
+    state_is "$SVC" inactive || problems+=("cycle $i: $(active_state "$SVC") after stop")
+    fifo_absent || problems+=("cycle $i: FIFO left behind: $(fifo_perm)")
+done
+echo "    $cycles cycles in $(elapsed "$t")s"
+check "$cycles cycles without an error (${problems[*]:-none})" test "${#problems[@]}" = 0
+check "every cycle's ping reached the journal" wait_for 10 \
+    eval '[ "$(jcount "$SVC" "^received ping$")" -ge $((n + cycles)) ]'
+check "/run has the same entries as before the cycles" test "$(in_ct ls -A /run)" = "$run_before"
+check "no process left in the unit, unit not failed" \
+    eval '[ "$(main_pid "$SVC")" = 0 ] && [ "$(prop "$SVC" Result)" = success ]'
+
+# ================================================================= 7
+section 7 "kill -9: systemd restarts the daemon; the stale FIFO does not stop it"
+check "systemctl start" in_ct systemctl start "$SVC"
+pid=$(main_pid "$SVC")
+restarts=$(prop "$SVC" NRestarts)
+check "kill -9 $pid" in_ct kill -KILL "$pid"
+check "restarted: new main PID, active" wait_for 15 \
+    eval 'p=$(main_pid "$SVC"); [ "$p" != 0 ] && [ "$p" != "$pid" ] && state_is "$SVC" active'
+check "NRestarts went up by one" test "$(prop "$SVC" NRestarts)" = $((restarts + 1))
+check "FIFO is prw--w---- root fifo-ping again" perm_is "prw--w---- root fifo-ping"
+n=$(jcount "$SVC" '^received ping$')
+check "a ping reaches the new daemon" eval 'write_fifo pinger ping && wait_for 10 jgrew "$SVC" "^received ping$" "$n"'
+check "systemctl stop; FIFO gone" eval 'in_ct systemctl stop "$SVC" && fifo_absent'
+
+# ================================================================= 8
+section 8 "socket activation: fifo-pingd.socket creates the FIFO, the first ping starts an unprivileged daemon"
+check "systemctl disable --now $SVC" in_ct systemctl disable --quiet --now "$SVC"
+check "systemctl enable --now $SOCK" in_ct systemctl enable --quiet --now "$SOCK"
+check "FIFO exists before the service runs: prw--w---- root fifo-ping (got '$(fifo_perm)')" \
+    perm_is "prw--w---- root fifo-ping"
+check "$SOCK_SVC not running yet" state_is "$SOCK_SVC" inactive
+n=$(jcount "$SOCK_SVC" '^received ping$')
+check "pinger writes 'ping'" write_fifo pinger ping
+check "the write started $SOCK_SVC" wait_for 10 state_is "$SOCK_SVC" active
+check "that first ping is logged (journalctl -u ${SOCK_SVC%.service})" wait_for 10 jgrew "$SOCK_SVC" '^received ping$' "$n"
+# The contract's text is "listening on PATH (socket-activated fd 3)"; the daemon may add
+# what it found (", mode 0620, owner root, group fifo-ping").
+check "journal: listening on $FIFO (socket-activated fd 3...)" \
+    jgrew "$SOCK_SVC" "^listening on $FIFO \(socket-activated fd 3[,)]" 0
+pid=$(main_pid "$SOCK_SVC")
+ids=$(in_ct awk '/^(Uid|Gid):/ { printf "%s %s %s ", $1, $2, $3 } /^Cap(Prm|Eff):/ { printf "%s %s ", $1, $2 }' \
+    "/proc/$pid/status" || true)
+echo "    main PID $pid: $ids user $(in_ct ps -o user= -p "$pid" || true)"
+check "runs unprivileged: non-zero UID and GID, no capabilities" \
+    eval '[[ $ids =~ ^Uid:\ ([1-9][0-9]*)\ [1-9][0-9]*\ Gid:\ [1-9][0-9]*\ [1-9][0-9]*\ CapPrm:\ 0+\ CapEff:\ 0+\ $ ]]'
+check "systemctl stop $SOCK_SVC: the daemon leaves the FIFO to systemd" \
+    eval 'in_ct systemctl stop "$SOCK_SVC" 2>/dev/null && state_is "$SOCK_SVC" inactive && perm_is "prw--w---- root fifo-ping"'
+n=$(jcount "$SOCK_SVC" '^received ping$')
+check "the next ping activates it again and is logged" \
+    eval 'write_fifo pinger ping && wait_for 10 jgrew "$SOCK_SVC" "^received ping$" "$n"'
+check "systemctl disable --now $SOCK" in_ct systemctl disable --quiet --now "$SOCK"
+check "socket and service inactive, FIFO removed (RemoveOnStop=yes)" \
+    eval 'wait_for 10 state_is "$SOCK_SVC" inactive && state_is "$SOCK" inactive && fifo_absent'
+check "starting $SVC stops a running $SOCK (Conflicts=)" \
+    eval 'in_ct systemctl start "$SOCK" && in_ct systemctl start "$SVC" && state_is "$SOCK" inactive && perm_is "prw--w---- root fifo-ping"'
+in_ct systemctl stop "$SVC" "$SOCK" || true
+
+# ================================================================= 9
+section 9 "watchdog: a daemon that stops feeding it is restarted"
+in_ct mkdir -p "/run/systemd/system/$SVC.d"
+in_ct sh -c "printf '[Service]\nWatchdogSec=2s\n' > /run/systemd/system/$SVC.d/e2e-watchdog.conf"
+in_ct systemctl daemon-reload
+check "systemctl start" in_ct systemctl start "$SVC"
+pid=$(main_pid "$SVC")
+restarts=$(prop "$SVC" NRestarts)
+sleep 5
+check "fed: same main PID after 5 s with WatchdogSec=2s" \
+    eval '[ "$(main_pid "$SVC")" = "$pid" ] && [ "$(prop "$SVC" NRestarts)" = "$restarts" ]'
+check "SIGSTOP $pid" in_ct kill -STOP "$pid"
+check "restarted after the watchdog timeout: new main PID, active" wait_for 20 \
+    eval 'p=$(main_pid "$SVC"); [ "$p" != 0 ] && [ "$p" != "$pid" ] && state_is "$SVC" active'
+check "journal: Watchdog timeout (limit 2s)!" jgrew "$SVC" '^fifo-pingd.service: Watchdog timeout \(limit 2s\)!$' 0
+check "NRestarts went up by one" test "$(prop "$SVC" NRestarts)" = $((restarts + 1))
+check "FIFO is prw--w---- root fifo-ping again" perm_is "prw--w---- root fifo-ping"
+in_ct systemctl stop "$SVC" || true
+in_ct rm -rf "/run/systemd/system/$SVC.d"
+in_ct systemctl daemon-reload || true
+
+# ================================================================= 10
+section 10 "systemd-analyze verify prints nothing; security scores within the targets"
+for unit in "$SVC" "$SOCK" "$SOCK_SVC"; do
+    out=$(in_ct systemd-analyze verify $VERIFY_MAN "/usr/lib/systemd/system/$unit" 2>&1) && rc=0 || rc=$?
+    check "systemd-analyze verify $unit: rc 0, no output" test "$rc/$out" = "0/"
+    [ -z "$out" ] || sed 's/^/    /' <<<"$out"
+done
+for spec in "$SVC:1.5" "$SOCK_SVC:0.5"; do
+    unit=${spec%%:*} target=${spec##*:}
+    score=$(in_ct systemd-analyze security --offline=yes --no-pager "/usr/lib/systemd/system/$unit" 2>&1 |
+        sed -n 's/^→ Overall exposure level for .*: \([0-9.]*\) .*/\1/p' || true)
+    SCORES[$unit]="${score:-?} (target <= $target)"
+    check "systemd-analyze security $unit: ${score:-no score} <= $target" \
+        awk -v s="${score:-99}" -v t="$target" 'BEGIN { exit !(s + 0 <= t + 0) }'
+done
+
+TIMES[checks]=$(elapsed "$T_CHECKS")
