@@ -515,3 +515,71 @@ fn rejection_warnings_are_rate_limited_but_counted() {
         ));
     }
 }
+
+/// 500 writers one after another, each opening the FIFO, writing `ping\n`
+/// and closing (the open/close churn that crashed other FIFO readers): all
+/// 500 pings are counted.
+#[test]
+fn rapid_open_write_close_cycles_all_counted() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    for _ in 0..500 {
+        d.write_fifo(b"ping\n");
+    }
+    d.wait_log_count("received ping", 500);
+    let c = d.stop();
+    d.assert_counters(&c, &[("pings", 500), ("rejected", 0)]);
+}
+
+/// SIGTERM while 3 writers flood the FIFO without pause still stops the
+/// daemon promptly (within 2 s) with exit 0: a pipe that keeps refilling
+/// must not keep it from seeing the signal or from finishing its last drain.
+#[test]
+fn sigterm_during_a_flood_stops_promptly() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let floods: Vec<_> = (0..3)
+        .map(|_| {
+            let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+            let (stop, sent) = (stop.clone(), sent.clone());
+            std::thread::spawn(move || {
+                let buf = b"ping\n".repeat(800);
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    // Fails with EPIPE once the daemon is gone: that ends it.
+                    if w.write_polling(&buf, deadline).is_err() {
+                        break;
+                    }
+                    sent.fetch_add(800, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    // Wait until the flood is well under way.
+    while sent.load(Ordering::SeqCst) < 100_000 {
+        if floods.iter().any(|f| f.is_finished()) {
+            d.fail("a flood writer stopped early");
+        }
+        std::thread::yield_now();
+    }
+    let t0 = Instant::now();
+    d.signal(Signal::SIGTERM);
+    let st = d.wait_exit(TIMEOUT);
+    let took = t0.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    for f in floods {
+        f.join().expect("flood thread");
+    }
+    if st.code() != Some(EX_OK) {
+        d.fail(&format!("expected exit 0, got {st:?}"));
+    }
+    if took > Duration::from_secs(2) {
+        d.fail(&format!(
+            "SIGTERM during a flood took {took:.2?} to stop the daemon"
+        ));
+    }
+}

@@ -1041,6 +1041,29 @@ pub fn cpu_time(pid: i32) -> Result<Duration, String> {
     Ok(Duration::from_micros((utime + stime) * 1_000_000 / hz))
 }
 
+/// Context switches (voluntary + involuntary) of all threads of a process:
+/// roughly how often it woke up.
+pub fn context_switches(pid: i32) -> Result<u64, String> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = 0;
+    for t in fs::read_dir(&dir).map_err(|e| format!("read {dir}: {e}"))? {
+        let t = t.map_err(|e| format!("read {dir}: {e}"))?;
+        let s = match fs::read_to_string(t.path().join("status")) {
+            Ok(s) => s,
+            Err(_) => continue, // thread gone
+        };
+        for l in s.lines() {
+            if let Some(v) = l
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += v.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// VmRSS of a process in KiB.
 pub fn rss_kib(pid: i32) -> Result<u64, String> {
     let s = fs::read_to_string(format!("/proc/{pid}/status"))
