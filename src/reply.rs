@@ -85,9 +85,11 @@ impl ReplyDir {
 
     fn open(&mut self, now: Instant) {
         self.last_attempt = Some(now);
+        // O_PATH: the directory is typically mode 3730 (no read bit for the
+        // group the daemon writes through); looking names up needs only `x`.
         self.dir = open(
             &self.path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .ok();
