@@ -4,11 +4,13 @@
 //! One module per concern: [`cli`] (command line), [`config`] (TOML),
 //! [`fifo`] (creating, verifying and removing the FIFO), [`protocol`] (the
 //! pure parser), [`notify`] (sd_notify), [`logging`] (syslog and stderr),
-//! [`reply`] (pongs for round-trip pings), [`daemon`] (the loop), [`exit`] (sysexits codes).
+//! [`reply`] (pongs for round-trip pings), [`daemon`] (the loop), [`exit`] (sysexits codes),
+//! [`client`] (`fifo-pingctl`).
 
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod exit;

@@ -1,0 +1,11 @@
+//! fifo-pingctl: sends `ping` or `end` to fifo-pingd without ever hanging,
+//! and with `ping --wait` checks that the daemon answers. All the logic is in
+//! [`fifo_pingd::client`].
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    fifo_pingd::client::main(std::env::args_os().skip(1))
+}
