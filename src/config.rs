@@ -3,9 +3,9 @@
 
 use std::fmt::{self, Write as _};
 use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::ops::Range;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Group, Uid, User};
@@ -243,20 +243,28 @@ impl Location {
 /// Reads, parses and validates the configuration.
 pub fn load(location: &Location, overrides: &Overrides) -> Result<Config, ConfigError> {
     let path = location.path();
-    let text = match fs::read_to_string(path) {
-        Ok(text) => {
-            check_file_is_trusted(path)?;
+    let read_error = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    // One open for the check and the read, so that the file checked is the
+    // file read (a path swapped in between cannot slip an untrusted file
+    // past the check); O_NONBLOCK so that a FIFO at the path cannot hang us.
+    let text = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(mut file) => {
+            check_file_is_trusted(path, &file)?;
+            let mut text = String::new();
+            file.read_to_string(&mut text).map_err(read_error)?;
             Some(text)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound && matches!(location, Location::Default) => {
             None
         }
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(source) => return Err(read_error(source)),
     };
     match text {
         Some(text) => parse(&text, path, overrides),
@@ -270,11 +278,28 @@ pub fn load(location: &Location, overrides: &Overrides) -> Result<Config, Config
 
 /// A configuration that anyone but root or us can change would let them
 /// redirect the FIFO or its ownership: refuse it.
-fn check_file_is_trusted(path: &Path) -> Result<(), ConfigError> {
-    let meta = fs::metadata(path).map_err(|source| ConfigError::Read {
+/// Only a regular file: reading a device (`/dev/zero`) would never end.
+fn check_file_is_trusted(path: &Path, file: &fs::File) -> Result<(), ConfigError> {
+    let meta = file.metadata().map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
+    if !meta.is_file() {
+        let kind = meta.file_type();
+        let found = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "a file that is not a regular file"
+        };
+        return Err(ConfigError::Unsafe {
+            path: path.to_owned(),
+            message: format!("expected a regular file, found {found}; refusing to read it"),
+        });
+    }
     let euid = Uid::effective().as_raw();
     if meta.uid() != 0 && meta.uid() != euid {
         return Err(ConfigError::Unsafe {

@@ -291,8 +291,12 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
     let fifo = match opened {
         Ok(fifo) => fifo,
         Err(e) => {
-            logger.err(&e.to_string());
-            logger.flush();
+            // main prints the error on stderr: log it only where that line
+            // does not go already, so that stderr gets exactly one line.
+            if !logger.writes_to_stderr() {
+                logger.err(&e.to_string());
+                logger.flush();
+            }
             return Err(e.into());
         }
     };

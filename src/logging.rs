@@ -398,6 +398,11 @@ impl Logger {
         }
     }
 
+    /// Whether lines go to stderr (the target, or syslog's fallback).
+    pub fn writes_to_stderr(&self) -> bool {
+        matches!(self.target, Target::Stderr { .. })
+    }
+
     /// Log lines lost to an unavailable or congested syslog socket.
     pub fn dropped_lines(&self) -> u64 {
         match &self.target {
