@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of fifo-pingd under a real systemd 252 (PID 1 of a systemd-nspawn
 # container running Debian 12), driven the way users drive it: systemctl start/reload/stop,
-# echo ping > /run/fifo-ping, journalctl -u fifo-pingd.
+# echo ping > /run/fifo-ping, journalctl -u fifo-pingd, fifo-pingctl ping [--wait].
 #
 # Usage (as root):  tests/e2e/run.sh
 # Prints PASS/FAIL lines, timings, the security scores and a final "N passed, N failed";
@@ -10,6 +10,7 @@
 #
 # Environment:
 #   E2E_BINARY=PATH   test this binary instead of building target/release/fifo-pingd
+#   E2E_CLIENT=PATH   test this fifo-pingctl (default: the fifo-pingctl next to the daemon)
 #   E2E_CONFIG=PATH   install this config instead of etc/fifo-pingd/fifo-pingd.toml
 #   E2E_CACHE_DIR=DIR image cache and per-run directories (default /var/cache/fifo-pingd-e2e)
 #   E2E_MIRROR=URL    Debian mirror for the one-time image build (default: the host's)
@@ -49,6 +50,7 @@ SVC=fifo-pingd.service
 SOCK=fifo-pingd.socket
 SOCK_SVC=fifo-pingd-socket.service
 CONF=/etc/fifo-pingd/fifo-pingd.toml
+REPLY_DIR=/run/fifo-pingd/reply
 
 prop() { in_ct systemctl show -P "$2" "$1" 2>/dev/null || true; }
 active_state() { prop "$1" ActiveState; }
@@ -68,6 +70,16 @@ as_user() { local u=$1; shift; in_ct setpriv --reuid="$u" --regid="$u" --init-gr
 # Write TEXT + newline to the FIFO as USER. Opening a FIFO nobody reads blocks forever,
 # hence the timeout.
 write_fifo() { as_user "$1" timeout 5 sh -c 'printf "%s\n" "$1" > '"$FIFO" sh "$2"; }
+# Run fifo-pingctl as USER; sets OUT (stdout+stderr), RC and TOOK (seconds). Bounded
+# twice: by its own --timeout and by `timeout 10` in case it hangs after all.
+pingctl() {
+    local u=$1 t=$EPOCHREALTIME; shift
+    OUT=$(as_user "$u" timeout 10 fifo-pingctl "$@" 2>&1) && RC=0 || RC=$?
+    TOOK=$(elapsed "$t")
+    echo "    $u: fifo-pingctl $* -> rc $RC in ${TOOK}s: $OUT"
+}
+# Entries in the reply directory ("" = none left behind), as root.
+reply_entries() { in_ct ls -A "$REPLY_DIR" 2>&1 || true; }
 show_journal() {
     in_ct journalctl --no-pager -o short-monotonic -n "${2:-40}" -u "$1" 2>/dev/null | sed 's/^/    /' || true
 }
@@ -111,12 +123,16 @@ trap 'echo "terminated"; exit 143' TERM
 # must end in the same state (files in place, group created, systemd reloaded).
 install_into_container() {
     install -D -m 0755 "$BINARY" "$CT_ROOT/usr/sbin/fifo-pingd"
+    install -D -m 0755 "$CLIENT" "$CT_ROOT/usr/bin/fifo-pingctl"
     install -D -m 0644 "$CONFIG" "$CT_ROOT$CONF"
     install -D -m 0644 -t "$CT_ROOT/usr/lib/systemd/system" \
         "$REPO/systemd/$SVC" "$REPO/systemd/$SOCK" "$REPO/systemd/$SOCK_SVC"
     install -D -m 0644 "$REPO/systemd/fifo-pingd.sysusers" "$CT_ROOT/usr/lib/sysusers.d/fifo-pingd.conf"
-    # What the package's postinst does: create the group, let systemd see the units.
+    install -D -m 0644 "$REPO/systemd/fifo-pingd.tmpfiles" "$CT_ROOT/usr/lib/tmpfiles.d/fifo-pingd.conf"
+    # What the package's postinst does: create the group, then the reply directory (its
+    # group is fifo-ping, so sysusers comes first), let systemd see the units.
     in_ct systemd-sysusers fifo-pingd.conf >/dev/null
+    in_ct systemd-tmpfiles --create fifo-pingd.conf
     in_ct systemctl daemon-reload
     # No man pages are installed this way (nor man-db in the image), so `systemd-analyze
     # verify` must not try to open the Documentation= pages. Installing the package (with
@@ -139,6 +155,9 @@ else
     BINARY=$REPO/target/release/fifo-pingd
 fi
 [ -x "$BINARY" ] || ct_die "no executable at $BINARY"
+# `cargo build --release` builds both binaries of the crate.
+CLIENT=${E2E_CLIENT:-$(dirname "$BINARY")/fifo-pingctl}
+[ -x "$CLIENT" ] || ct_die "no executable at $CLIENT (set E2E_CLIENT=PATH)"
 CONFIG=${E2E_CONFIG:-$REPO/etc/fifo-pingd/fifo-pingd.toml}
 [ -f "$CONFIG" ] || ct_die "no config file at $CONFIG"
 TIMES[build]=$(elapsed "$t")
@@ -190,6 +209,35 @@ status_line() { in_ct systemctl status --no-pager "$SVC" 2>/dev/null | grep -E '
 check "Status: \"listening on $FIFO; pings=1 ends=0 rejected=0\"" wait_for 5 \
     eval 'status_line | grep -qF "Status: \"listening on $FIFO; pings=1 ends=0 rejected=0"'
 echo "    $(status_line | sed 's/^ *//')"
+
+# ================================================================= 3b
+section 3b "fifo-pingctl: plain ping and a round trip (ping --wait) as a member; outsiders are told what to do"
+check "reply directory from tmpfiles.d: drwx-ws--T root fifo-ping (got '$(in_ct stat -c '%A %U %G' "$REPLY_DIR" 2>&1)')" \
+    test "$(in_ct stat -c '%A %U %G' "$REPLY_DIR" 2>&1)" = "drwx-ws--T root fifo-ping"
+n=$(jcount "$SVC" '^received ping$')
+pingctl pinger ping
+check "pinger: fifo-pingctl ping exits 0 ('sent ping to $FIFO')" \
+    eval '[ "$RC" = 0 ] && [ "$OUT" = "sent ping to $FIFO" ]'
+check "... and the daemon logs it" wait_for 10 jgrew "$SVC" '^received ping$' "$n"
+pid=$(main_pid "$SVC")
+caps=$(in_ct awk '/^CapEff:/ { print $2 }' "/proc/$pid/status" 2>&1 || true)
+# So the pong can only go through the group: a 0620 FIFO of another user is not writable
+# for root without CAP_DAC_OVERRIDE.
+check "the daemon (PID $pid) runs as root with no effective capabilities (CapEff $caps)" \
+    eval '[[ $caps =~ ^0+$ ]]'
+n=$(jcount "$SVC" '^no pong sent')
+pingctl pinger ping --wait -t 5
+check "pinger: fifo-pingctl ping --wait -t 5 exits 0 and prints 'pong from fifo-pingd in ...'" \
+    eval '[ "$RC" = 0 ] && [[ $OUT == "pong from fifo-pingd in "* ]]'
+check "no reply FIFO left in $REPLY_DIR ('$(reply_entries)')" test -z "$(reply_entries)"
+check "journal: no 'no pong sent' notice" test "$(jcount "$SVC" '^no pong sent')" = "$n"
+pingctl outsider ping --wait -t 5
+check "outsider: exit 77, 'add the user to group fifo-ping'" \
+    eval '[ "$RC" = 77 ] && grep -qF "add the user to group fifo-ping" <<<"$OUT"'
+pingctl outsider ping
+check "outsider, without --wait: the same (exit 77)" \
+    eval '[ "$RC" = 77 ] && grep -qF "add the user to group fifo-ping" <<<"$OUT"'
+check "nothing left in $REPLY_DIR" test -z "$(reply_entries)"
 
 # ================================================================= 4
 section 4 "systemctl reload applies a changed mode; a broken config keeps the service running"
@@ -263,6 +311,26 @@ check "/run has the same entries as before the cycles" test "$(in_ct ls -A /run)
 check "no process left in the unit, unit not failed" \
     eval '[ "$(main_pid "$SVC")" = 0 ] && [ "$(prop "$SVC" Result)" = success ]'
 
+# Where `echo ping > /run/fifo-ping` would create a regular file (FIFO gone) or hang
+# forever (a FIFO nobody reads), the client fails at once.
+t=$EPOCHREALTIME
+out=$(as_user pinger timeout 3 fifo-pingctl ping 2>&1) && rc=0 || rc=$?
+took=$(elapsed "$t")
+echo "    pinger: timeout 3 fifo-pingctl ping -> rc $rc in ${took}s: $out"
+check "service stopped: timeout 3 fifo-pingctl ping exits 69 at once (not 124; ${took}s), '$FIFO does not exist'" \
+    eval '[ "$rc" = 69 ] && grep -qF "$FIFO does not exist" <<<"$out" && awk -v t="$took" "BEGIN { exit !(t < 1.5) }"'
+check "... and created nothing at $FIFO" fifo_absent
+pingctl pinger ping --wait
+check "fifo-pingctl ping --wait: exit 69 at once as well, nothing left in $REPLY_DIR" \
+    eval '[ "$RC" = 69 ] && awk -v t="$TOOK" "BEGIN { exit !(t < 1.5) }" && [ -z "$(reply_entries)" ]'
+# A stale FIFO that nobody reads (a daemon killed without a restart).
+in_ct sh -c "mkfifo -m 0620 $FIFO && chgrp fifo-ping $FIFO"
+pingctl pinger ping --wait
+check "stale FIFO, nobody reading: exit 69 at once, 'fifo-pingd is not running (nothing is reading $FIFO)'" \
+    eval '[ "$RC" = 69 ] && grep -qF "fifo-pingd is not running (nothing is reading $FIFO)" <<<"$OUT" && awk -v t="$TOOK" "BEGIN { exit !(t < 1.5) }"'
+check "... nothing left in $REPLY_DIR" test -z "$(reply_entries)"
+in_ct rm -f "$FIFO"
+
 # ================================================================= 7
 section 7 "kill -9: systemd restarts the daemon; the stale FIFO does not stop it"
 check "systemctl start" in_ct systemctl start "$SVC"
@@ -303,6 +371,34 @@ check "systemctl stop $SOCK_SVC: the daemon leaves the FIFO to systemd" \
 n=$(jcount "$SOCK_SVC" '^received ping$')
 check "the next ping activates it again and is logged" \
     eval 'write_fifo pinger ping && wait_for 10 jgrew "$SOCK_SVC" "^received ping$" "$n"'
+check "systemctl stop $SOCK_SVC (again)" \
+    eval 'in_ct systemctl stop "$SOCK_SVC" 2>/dev/null && state_is "$SOCK_SVC" inactive'
+n=$(jcount "$SOCK_SVC" '^no pong sent')
+pingctl pinger ping --wait
+# The request waits in the pipe while systemd starts the daemon; the dynamic user writes
+# the pong through its supplementary group fifo-ping.
+check "pinger: fifo-pingctl ping --wait activates $SOCK_SVC and gets a pong" \
+    eval '[ "$RC" = 0 ] && [[ $OUT == "pong from fifo-pingd in "* ]] && state_is "$SOCK_SVC" active'
+check "no reply FIFO left in $REPLY_DIR, no 'no pong sent' notice" \
+    eval '[ -z "$(reply_entries)" ] && [ "$(jcount "$SOCK_SVC" "^no pong sent")" = "$n" ]'
+pingctl pinger ping --wait
+check "a second round trip to the running daemon" \
+    eval '[ "$RC" = 0 ] && [[ $OUT == "pong from fifo-pingd in "* ]]'
+# Control: the group is the daemon's only way into the reply FIFOs. Without it (a
+# drop-in resetting SupplementaryGroups=) the request arrives but no pong can be written.
+in_ct mkdir -p "/run/systemd/system/$SOCK_SVC.d"
+in_ct sh -c "printf '[Service]\nSupplementaryGroups=\n' > /run/systemd/system/$SOCK_SVC.d/e2e-nogroup.conf"
+in_ct systemctl daemon-reload
+in_ct systemctl stop "$SOCK_SVC" 2>/dev/null || true
+n=$(jcount "$SOCK_SVC" '^no pong sent: .*Permission denied')
+pingctl pinger ping --wait -t 1
+check "control, without SupplementaryGroups=fifo-ping: no pong (exit 75), nothing left in $REPLY_DIR" \
+    eval '[ "$RC" = 75 ] && [ -z "$(reply_entries)" ]'
+check "... journal: no pong sent: ... Permission denied" wait_for 10 \
+    jgrew "$SOCK_SVC" '^no pong sent: .*Permission denied' "$n"
+in_ct rm -rf "/run/systemd/system/$SOCK_SVC.d"
+in_ct systemctl daemon-reload || true
+in_ct systemctl stop "$SOCK_SVC" 2>/dev/null || true
 check "systemctl disable --now $SOCK" in_ct systemctl disable --quiet --now "$SOCK"
 check "socket and service inactive, FIFO removed (RemoveOnStop=yes)" \
     eval 'wait_for 10 state_is "$SOCK_SVC" inactive && state_is "$SOCK" inactive && fifo_absent'
