@@ -196,9 +196,8 @@ impl Sink for Handler<'_> {
             out.logger
                 .info(&format!("suppressed {suppressed} received-ping lines"));
         }
-        for _ in 0..lines {
-            out.logger.info("received ping");
-        }
+        out.logger
+            .log_repeated(config::Level::Info, "received ping", lines);
     }
 
     fn end(&mut self) {
