@@ -495,13 +495,17 @@ impl Daemon {
             }
         } else if new.fifo.path != self.config.fifo.path {
             let moved = Fifo::open_or_create(&new.fifo)?;
-            // Count what is still in the old FIFO, then retire it.
+            // Unlink the old path first, so that no writer can open it after
+            // the last read; then count what is in the old FIFO and close it
+            // at once (later writes to it fail with EPIPE, not silently).
+            let removal = self.fifo.remove_if_ours();
             self.read_burst(READS_PER_WAKEUP, self.config.messages.on_end)?;
             let old = std::mem::replace(&mut self.fifo, moved);
-            let removal = old.remove_if_ours();
+            let old_path = old.path().to_owned();
+            drop(old);
             let line = format!(
                 "moved from {} ({}) to {}",
-                old.path().display(),
+                old_path.display(),
                 describe_removal(removal),
                 self.fifo.path().display()
             );
