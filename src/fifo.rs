@@ -185,6 +185,7 @@ impl Fifo {
         // SAFETY: systemd passed this descriptor to this process (LISTEN_PID
         // was checked by listen_fds) and nothing else in the process has
         // taken ownership of it; it is wrapped exactly once, here.
+        #[allow(unsafe_code)]
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let st = fstat(&fd).map_err(os(path, "inspect the socket-activated descriptor"))?;
         if !is_fifo(&st) {

@@ -3,6 +3,7 @@
 //! [`fifo_pingd::client`].
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::process::ExitCode;
 
