@@ -310,12 +310,24 @@ fn check_file_is_trusted(path: &Path, file: &fs::File) -> Result<(), ConfigError
             ),
         });
     }
-    if meta.permissions().mode() & 0o002 != 0 {
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o002 != 0 {
         return Err(ConfigError::Unsafe {
             path: path.to_owned(),
             message: format!(
-                "expected a file only its owner may change, found mode {:04o} (world-writable); refusing to use it (chmod o-w)",
-                meta.permissions().mode() & 0o7777
+                "expected a file only its owner may change, found mode {mode:04o} (world-writable); refusing to use it (chmod o-w)"
+            ),
+        });
+    }
+    // Like sshd's StrictModes: a group may share write access only if it is
+    // root's group (or our own).
+    let egid = Gid::effective().as_raw();
+    if mode & 0o020 != 0 && meta.gid() != 0 && meta.gid() != egid {
+        return Err(ConfigError::Unsafe {
+            path: path.to_owned(),
+            message: format!(
+                "expected a file only root may change, found mode {mode:04o} writable by group gid {}; refusing to use it (chmod g-w)",
+                meta.gid()
             ),
         });
     }
@@ -767,6 +779,27 @@ ping_lines_per_second = 0
         assert!(e.contains("ping_lines_per_second"), "{e}");
         let e = error_text("[fifo\n");
         assert!(e.starts_with("/etc/x.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn a_config_writable_by_another_group_is_refused() {
+        if !Uid::effective().is_root() {
+            eprintln!("skipped: needs root to give the file another group");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        fs::write(&path, "").expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).expect("chmod");
+        nix::unistd::chown(&path, None, Some(Gid::from_raw(65534))).expect("chgrp");
+        let location = Location::Explicit(path.clone());
+        let e = load(&location, &Overrides::default()).expect_err("group-writable");
+        assert!(e.to_string().contains("writable by group gid 65534"), "{e}");
+        nix::unistd::chown(&path, None, Some(Gid::from_raw(0))).expect("chgrp root");
+        load(&location, &Overrides::default()).expect("root's group may write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        nix::unistd::chown(&path, None, Some(Gid::from_raw(65534))).expect("chgrp");
+        load(&location, &Overrides::default()).expect("read-only for the group");
     }
 
     #[test]

@@ -392,8 +392,10 @@ impl Daemon {
                     return Ok(reason);
                 }
             }
-            if signals.hup.swap(false, Ordering::SeqCst) {
-                self.reload();
+            if signals.hup.swap(false, Ordering::SeqCst)
+                && let Some(reason) = self.reload()
+            {
+                return Ok(reason);
             }
             if signals.usr1.swap(false, Ordering::SeqCst) {
                 let line = format!("counters: {}", self.out.counters);
@@ -463,11 +465,13 @@ impl Daemon {
     }
 
     /// SIGHUP: re-read the configuration; on any error keep the old one.
-    fn reload(&mut self) {
+    /// Returns a stop reason if an `end` was read while moving the FIFO.
+    fn reload(&mut self) -> Option<StopReason> {
         if let Some(e) = self.notifier.reloading() {
             self.out.logger.warning(&e);
         }
-        match self.try_reload() {
+        let mut stop = None;
+        match self.try_reload(&mut stop) {
             Ok(()) => {
                 self.out.counters.reloads += 1;
                 let from = match &self.config.source {
@@ -483,9 +487,10 @@ impl Daemon {
             )),
         }
         self.notify_ready();
+        stop
     }
 
-    fn try_reload(&mut self) -> Result<(), DaemonError> {
+    fn try_reload(&mut self, stop: &mut Option<StopReason>) -> Result<(), DaemonError> {
         let new = config::load(&self.location, &self.overrides)?;
         if self.fifo.origin() == Origin::SocketActivated {
             if new.fifo != self.config.fifo {
@@ -499,7 +504,7 @@ impl Daemon {
             // the last read; then count what is in the old FIFO and close it
             // at once (later writes to it fail with EPIPE, not silently).
             let removal = self.fifo.remove_if_ours();
-            self.read_burst(READS_PER_WAKEUP, self.config.messages.on_end)?;
+            *stop = self.read_burst(READS_PER_WAKEUP, self.config.messages.on_end)?;
             let old = std::mem::replace(&mut self.fifo, moved);
             let old_path = old.path().to_owned();
             drop(old);
