@@ -51,8 +51,10 @@ die() { printf 'build.sh: FAIL: %s\n' "$*" >&2; exit 1; }
 # ------------------------------------------------------------------------- tools
 step "tools"
 APT_PKGS=(lintian rpm rpmlint rpm2cpio cpio mandoc man-db groff-base dpkg-dev binutils gzip)
-missing=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PKGS[@]}" 2>&1 |
-    awk '$2 != "installed" { print $1 } /no packages found/ { print $NF }' | sort -u | tr '\n' ' ')
+# Not installed: known with another status, or unknown to dpkg (never installed; then
+# dpkg-query says "no packages found matching NAME" and exits 1).
+missing=$({ dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PKGS[@]}" 2>&1 || true; } |
+    awk '/no packages found/ { print $NF; next } $2 != "installed" { print $1 }' | sort -u | tr '\n' ' ')
 if [ -n "${missing// /}" ]; then
     echo "apt-get install $missing"
     apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600)
@@ -95,6 +97,10 @@ else
 fi | tar -C "$SRC" -xf -
 cd "$SRC"
 echo "$SRC ($(find . -type f | wc -l) files); CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+# The binaries carry the source paths of the crates from crates.io (panic locations):
+# write them as /cargo/... so the packages do not depend on the builder's $CARGO_HOME.
+# (This crate's own paths are relative already.)
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
 
 # ------------------------------------------------------------------------- versions
 step "versions"

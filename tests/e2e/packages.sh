@@ -176,12 +176,14 @@ V1_UP=${V1%-*}
 
 # Version 2: the same tree with the version bumped (Cargo.toml, Cargo.lock, a new
 # changelog entry) and a changed packaged config, rebuilt by packaging/build.sh in a copy.
-# It shares this checkout's target directory, so only the fifo-pingd crate is recompiled.
+# It shares build.sh's target directory, so only the fifo-pingd crate is recompiled.
 V2_UP=$(awk -F. -v OFS=. '{ $NF = $NF + 1; print }' <<<"$V1_UP")
 V2=$V2_UP-1
 echo "=== rebuilding as version $V2 (copy of the tree in $WORK/src)"
 mkdir -p "$WORK/src"
-tar -C "$REPO" --exclude=./target --exclude=./.git -cf - . | tar -C "$WORK/src" -xf -
+# The files git would see (tracked and untracked, not ignored): fuzz/target alone is huge.
+git -C "$REPO" ls-files -z -c -o --exclude-standard |
+    tar -C "$REPO" --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$WORK/src" -xf -
 sed -i "0,/^version = \"$V1_UP\"/s//version = \"$V2_UP\"/" "$WORK/src/Cargo.toml"
 sed -i "/^name = \"fifo-pingd\"$/{n;s/^version = \"$V1_UP\"$/version = \"$V2_UP\"/}" "$WORK/src/Cargo.lock"
 {
@@ -191,7 +193,7 @@ sed -i "/^name = \"fifo-pingd\"$/{n;s/^version = \"$V1_UP\"$/version = \"$V2_UP\
     cat "$REPO/packaging/deb/changelog"
 } >"$WORK/src/packaging/deb/changelog"
 echo "# (changed in $V2: a new line in the packaged configuration)" >>"$WORK/src/etc/fifo-pingd/fifo-pingd.toml"
-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target} "$WORK/src/packaging/build.sh" --quick --no-lint \
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target/packaging/cargo} "$WORK/src/packaging/build.sh" --quick --no-lint \
     --out "$WORK/v2" >"$WORK/build-v2.log" 2>&1 ||
     { tail -30 "$WORK/build-v2.log"; ct_die "packaging/build.sh for $V2 failed"; }
 DEB2=$(ls "$WORK/v2"/fifo-pingd_*.deb)
