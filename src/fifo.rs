@@ -36,6 +36,14 @@ pub enum FifoError {
         action: &'static str,
         errno: Errno,
     },
+    #[error(
+        "{path}: cannot give the FIFO {wanted} ({errno}): only root may give a file to another user, and only a member may give it a group; run as root, or pass --config with a file of your own that sets no [fifo] owner or group"
+    )]
+    Chown {
+        path: PathBuf,
+        wanted: String,
+        errno: Errno,
+    },
     #[error("socket activation: expected one FIFO in LISTEN_FDS, found {0}")]
     ListenFds(String),
 }
@@ -216,8 +224,19 @@ impl Fifo {
         let owner = config.owner.as_ref().map(|o| Uid::from_raw(o.id));
         let group = config.group.as_ref().map(|g| Gid::from_raw(g.id));
         if owner.is_some() || group.is_some() {
-            fchown(&self.fd, owner, group)
-                .map_err(os(&self.path, "set the FIFO's owner and group (fchown)"))?;
+            fchown(&self.fd, owner, group).map_err(|errno| match errno {
+                Errno::EPERM => FifoError::Chown {
+                    path: self.path.clone(),
+                    wanted: match (&config.owner, &config.group) {
+                        (Some(o), Some(g)) => format!("owner {o} and group {g}"),
+                        (Some(o), None) => format!("owner {o}"),
+                        (None, Some(g)) => format!("group {g}"),
+                        (None, None) => String::new(),
+                    },
+                    errno,
+                },
+                errno => os(&self.path, "set the FIFO's owner and group (fchown)")(errno),
+            })?;
         }
         // After fchown, which may clear mode bits.
         fchmod(&self.fd, Mode::from_bits_truncate(config.mode))
