@@ -55,6 +55,7 @@ use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_FIFO_PATH, DEFAULT_REPLY_DIRECT
 use crate::exit::{
     EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, Failure,
 };
+use crate::fifo::file_type_name;
 use crate::reply::PONG;
 
 pub const PROGRAM: &str = "fifo-pingctl";
@@ -518,19 +519,6 @@ fn os_failure(what: String, errno: Errno) -> ClientError {
     failure(EX_OSERR, format!("{what}: {}", errno.desc()))
 }
 
-fn kind_of(st: &FileStat) -> &'static str {
-    match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
-        SFlag::S_IFIFO => "a FIFO",
-        SFlag::S_IFREG => "a regular file",
-        SFlag::S_IFDIR => "a directory",
-        SFlag::S_IFLNK => "a symbolic link",
-        SFlag::S_IFCHR => "a character device",
-        SFlag::S_IFBLK => "a block device",
-        SFlag::S_IFSOCK => "a socket",
-        _ => "something of unknown type",
-    }
-}
-
 fn is_type(st: &FileStat, kind: SFlag) -> bool {
     st.st_mode & SFlag::S_IFMT.bits() == kind.bits()
 }
@@ -583,7 +571,7 @@ fn describe_non_fifo(path: &Path, st: &FileStat) -> String {
             Err(_) => "a symbolic link".to_owned(),
         }
     } else {
-        kind_of(st).to_owned()
+        file_type_name(st).to_owned()
     }
 }
 
@@ -792,7 +780,7 @@ impl ControlFifo {
                 EX_UNAVAILABLE,
                 format!(
                     "{shown}: expected a FIFO, found {} (replaced while opening); not writing to it",
-                    kind_of(&after)
+                    file_type_name(&after)
                 ),
             ));
         }
@@ -1043,7 +1031,7 @@ impl ReplyFifo {
                 EX_CANTCREAT,
                 format!(
                     "{shown}/{name}: expected our own new FIFO, found {} owned by uid {}",
-                    kind_of(&st),
+                    file_type_name(&st),
                     st.st_uid
                 ),
             ));

@@ -78,7 +78,8 @@ fn os<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(Errno) -> FifoErr
     }
 }
 
-fn file_type_name(st: &FileStat) -> &'static str {
+/// What a file is, for error messages ("expected a FIFO, found …").
+pub fn file_type_name(st: &FileStat) -> &'static str {
     match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
         SFlag::S_IFIFO => "a FIFO",
         SFlag::S_IFREG => "a regular file",
@@ -91,7 +92,7 @@ fn file_type_name(st: &FileStat) -> &'static str {
     }
 }
 
-fn is_fifo(st: &FileStat) -> bool {
+pub fn is_fifo(st: &FileStat) -> bool {
     st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFIFO.bits()
 }
 

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, open, openat};
-use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
+use nix::sys::stat::{Mode, fstat, fstatat};
 use thiserror::Error;
 
+use crate::fifo::{file_type_name, is_fifo};
 use crate::protocol::is_plain_reply_name;
 
 /// How often to look again for a reply directory that is missing.
@@ -46,22 +47,6 @@ pub struct ReplyDir {
     path: PathBuf,
     dir: Option<OwnedFd>,
     last_attempt: Option<Instant>,
-}
-
-fn kind(st: &FileStat) -> &'static str {
-    match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
-        SFlag::S_IFIFO => "a FIFO",
-        SFlag::S_IFREG => "a regular file",
-        SFlag::S_IFDIR => "a directory",
-        SFlag::S_IFLNK => "a symbolic link",
-        SFlag::S_IFCHR | SFlag::S_IFBLK => "a device node",
-        SFlag::S_IFSOCK => "a socket",
-        _ => "something else",
-    }
-}
-
-fn is_fifo(st: &FileStat) -> bool {
-    st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFIFO.bits()
 }
 
 impl ReplyDir {
@@ -124,7 +109,7 @@ impl ReplyDir {
         if !is_fifo(&before) {
             return Err(ReplyError::NotAFifo {
                 name: name.to_owned(),
-                found: kind(&before),
+                found: file_type_name(&before),
             });
         }
         let fd = openat(
