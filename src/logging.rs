@@ -265,10 +265,12 @@ impl SyslogSink {
                     self.path.display(),
                     self.dropped
                 );
-                self.dropped = 0;
+                let dropped = std::mem::take(&mut self.dropped);
                 self.format(Level::Warning, &note);
                 if !self.transmit(now) {
-                    self.dropped += 1;
+                    // Still no room: keep the count for the next note (the
+                    // note itself is not a lost log line).
+                    self.dropped = dropped;
                 }
             }
             self.format(level, message);
@@ -583,6 +585,39 @@ mod tests {
             // The second may have changed in between: try again.
         }
         panic!("headers differ from the syslog crate's Formatter3164");
+    }
+
+    #[test]
+    fn the_dropped_note_counts_every_line_lost_while_congested() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.sock");
+        let receiver = UnixDatagram::bind(&path).expect("bind");
+        let (mut sink, _) = SyslogSink::new(&path, Facility::LOG_DAEMON);
+        // Nobody reads: the queue fills, one line waits out the grace, the
+        // rest are dropped at once.
+        let mut sent = 0;
+        while sink.dropped_total == 0 {
+            sink.send(Level::Info, "fill");
+            sent += 1;
+            assert!(sent < 10_000, "the socket never filled up");
+        }
+        for _ in 0..5 {
+            sink.send(Level::Info, "lost while congested");
+        }
+        let lost = sink.dropped_total;
+        assert_eq!(lost, 6);
+        receiver
+            .set_nonblocking(true)
+            .expect("non-blocking receiver");
+        let mut buf = [0u8; 512];
+        while receiver.recv(&mut buf).is_ok() {}
+        sink.send(Level::Info, "back");
+        let n = receiver.recv(&mut buf).expect("the note");
+        let note = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            note.contains(&format!("{lost} log lines were dropped")),
+            "{note}"
+        );
     }
 
     #[test]
