@@ -74,6 +74,37 @@ impl Options {
     }
 }
 
+/// Splits `--name=value` into the name and its inline value; any other
+/// argument (short options, values, operands) has no inline value.
+pub fn split_inline_value(arg: &str) -> (&str, Option<&str>) {
+    match arg.split_once('=') {
+        Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+        _ => (arg, None),
+    }
+}
+
+/// Why an option's value could not be had.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ValueError {
+    Missing,
+    NotUnicode(OsString),
+}
+
+/// The value of an option: inline (`--name=value`) or the next argument.
+pub fn option_value(
+    inline: Option<&str>,
+    rest: &mut impl Iterator<Item = OsString>,
+) -> Result<String, ValueError> {
+    match inline {
+        Some(value) => Ok(value.to_owned()),
+        None => rest
+            .next()
+            .ok_or(ValueError::Missing)?
+            .into_string()
+            .map_err(ValueError::NotUnicode),
+    }
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, UsageError> {
     let mut options = Options {
@@ -85,23 +116,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, UsageE
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let arg = arg.into_string().map_err(UsageError::NotUnicode)?;
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => {
-                (name.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg.clone(), None),
+        let (name, inline) = split_inline_value(&arg);
+        let mut value = |option: &'static str| {
+            option_value(inline, &mut args).map_err(|e| match e {
+                ValueError::Missing => UsageError::MissingValue(option),
+                ValueError::NotUnicode(raw) => UsageError::NotUnicode(raw),
+            })
         };
-        let mut value = |option: &'static str| -> Result<String, UsageError> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .ok_or(UsageError::MissingValue(option))?
-                    .into_string()
-                    .map_err(UsageError::NotUnicode),
-            }
-        };
-        match name.as_str() {
+        match name {
             "-c" | "--config" => options.config = Some(PathBuf::from(value("--config")?)),
             "--fifo" => options.fifo = Some(PathBuf::from(value("--fifo")?)),
             "--log" => {
@@ -122,8 +144,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, UsageE
                     ..options
                 });
             }
-            other if other.starts_with('-') => return Err(UsageError::UnknownOption(arg)),
-            _ => return Err(UsageError::UnexpectedArgument(arg)),
+            other if other.starts_with('-') => return Err(UsageError::UnknownOption(arg.clone())),
+            _ => return Err(UsageError::UnexpectedArgument(arg.clone())),
         }
     }
     Ok(options)

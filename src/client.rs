@@ -51,6 +51,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use thiserror::Error;
 use toml::Spanned;
 
+use crate::cli::{ValueError, option_value, split_inline_value};
 use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_FIFO_PATH, DEFAULT_REPLY_DIRECTORY, Location};
 use crate::exit::{
     EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, Failure,
@@ -232,19 +233,12 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
             only_operands = true;
             continue;
         }
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |option: &'static str| -> Result<String, UsageError> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .ok_or(UsageError::MissingValue(option))?
-                    .into_string()
-                    .map_err(UsageError::NotUnicode),
-            }
+        let (name, inline) = split_inline_value(&arg);
+        let mut value = |option: &'static str| {
+            option_value(inline, &mut args).map_err(|e| match e {
+                ValueError::Missing => UsageError::MissingValue(option),
+                ValueError::NotUnicode(raw) => UsageError::NotUnicode(raw),
+            })
         };
         let path = |option: &'static str, value: String| {
             if value.is_empty() {
