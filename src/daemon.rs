@@ -174,6 +174,25 @@ impl Output {
             ));
         }
     }
+
+    /// A line about input a client chose (rejections, failed pongs): limited
+    /// to REJECTION_LINES_PER_SECOND, the excess summarised once a second.
+    fn client_problem(
+        &mut self,
+        level: config::Level,
+        now: Instant,
+        line: impl FnOnce() -> String,
+    ) {
+        let (lines, summary) = self.rejection_lines.take(1, now);
+        if let Some(suppressed) = summary {
+            self.logger.warning(&format!(
+                "suppressed {suppressed} rejected-message warnings"
+            ));
+        }
+        if lines > 0 {
+            self.logger.log(level, &line());
+        }
+    }
 }
 
 /// One parse pass: the output, what `end` does now, and whether it asked to stop.
@@ -220,37 +239,30 @@ impl Sink for Handler<'_> {
         match out.replies.send_pong(reply_to) {
             Ok(()) => {
                 out.counters.pongs += 1;
-                out.logger.log(
-                    config::Level::Debug,
-                    &format!("sent pong to {}/{reply_to}", out.replies.path().display()),
-                );
+                if out.logger.enabled(config::Level::Debug) {
+                    let line = format!("sent pong to {}/{reply_to}", out.replies.path().display());
+                    out.logger.log(config::Level::Debug, &line);
+                }
             }
             Err(e) => {
                 out.counters.pongs_failed += 1;
-                // Clients decide the names: rate-limit like rejections.
-                if out.rejection_lines.take(1, self.now).0 > 0 {
-                    out.logger.notice(&format!("no pong sent: {e}"));
-                }
+                out.client_problem(config::Level::Notice, self.now, || {
+                    format!("no pong sent: {e}")
+                });
             }
         }
     }
 
     fn rejected(&mut self, rejection: Rejection<'_>) {
-        let out = &mut *self.out;
-        out.counters.rejected += 1;
-        let (lines, summary) = out.rejection_lines.take(1, self.now);
-        if let Some(suppressed) = summary {
-            out.logger.warning(&format!(
-                "suppressed {suppressed} rejected-message warnings"
-            ));
-        }
-        if lines > 0 {
-            out.logger.warning(&format!(
-                "rejected message: {}: \"{}\"",
-                rejection.reason,
-                protocol::escape_sample(rejection.sample, rejection.truncated)
-            ));
-        }
+        self.out.counters.rejected += 1;
+        self.out
+            .client_problem(config::Level::Warning, self.now, || {
+                format!(
+                    "rejected message: {}: \"{}\"",
+                    rejection.reason,
+                    protocol::escape_sample(rejection.sample, rejection.truncated)
+                )
+            });
     }
 }
 
