@@ -321,22 +321,10 @@ fn config_failure(message: String) -> Failure {
     }
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
-    (line, column)
-}
-
 /// Parses the two keys out of `text` (the contents of `path`).
 pub fn parse_client_config(text: &str, path: &Path) -> Result<ClientConfig, Failure> {
     let at = |span: Option<Range<usize>>, message: &str| {
-        let (line, column) = line_column(text, span.map_or(0, |s| s.start));
+        let (line, column) = crate::config::line_column(text, span.map_or(0, |s| s.start));
         config_failure(format!("{}:{line}:{column}: {message}", path.display()))
     };
     let raw: LooseFile = toml::from_str(text).map_err(|e| at(e.span(), e.message().trim()))?;
