@@ -63,35 +63,14 @@ eval "ct_build_rootfs() {
 }"
 
 T_START=$EPOCHREALTIME
-PASSED=0
-FAILED=0
-SECTION=
 declare -A TIMES=()
 WORK=
 
-pass() { PASSED=$((PASSED + 1)); echo "PASS [$SECTION] $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL [$SECTION] $*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-section() { SECTION=$1; shift; printf '\n--- %s. %s\n' "$SECTION" "$*"; }
-
-# ---------------------------------------------------------------- helpers (as in run.sh)
-FIFO=/run/fifo-ping
-SVC=fifo-pingd.service
-SOCK=fifo-pingd.socket
-SOCK_SVC=fifo-pingd-socket.service
-CONF=/etc/fifo-pingd/fifo-pingd.toml
-
-prop() { in_ct systemctl show -P "$2" "$1" 2>/dev/null || true; }
-state_is() { [ "$(prop "$1" ActiveState)" = "$2" ]; }
+# ---------------------------------------------------------------- helpers (shared with run.sh)
+# shellcheck source=tests/e2e/checks.sh
+. "$HERE/checks.sh"
 enabled_state() { in_ct systemctl is-enabled "$1" 2>/dev/null || true; }
-main_pid() { prop "$1" MainPID; }
-fifo_perm() { in_ct stat -c '%A %U %G' "$FIFO" 2>/dev/null || echo absent; }
 reply_perm() { in_ct stat -c '%A %U %G' /run/fifo-pingd/reply 2>/dev/null || echo absent; }
-fifo_absent() { [ "$(in_ct sh -c "if [ -e $FIFO ] || [ -L $FIFO ]; then echo present; else echo absent; fi")" = absent ]; }
-jcount() { in_ct journalctl --no-pager -o cat -u "$1" 2>/dev/null | grep -cE -- "$2" || true; }
-jgrew() { [ "$(jcount "$1" "$2")" -gt "$3" ]; }
-as_user() { local u=$1; shift; in_ct setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
-write_fifo() { as_user "$1" timeout 5 sh -c 'printf "%s\n" "$1" > '"$FIFO" sh "$2"; }
 # The binary the main process runs; " (deleted)" when it was replaced underneath it.
 exe_of() { in_ct readlink "/proc/$1/exe" 2>/dev/null || echo "?"; }
 

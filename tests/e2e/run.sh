@@ -32,44 +32,15 @@ REPO=$(cd "$HERE/../.." && pwd)
 . "$HERE/container.sh"
 
 T_START=$EPOCHREALTIME
-PASSED=0
-FAILED=0
-SECTION=
 declare -A TIMES=()
 declare -A SCORES=()
 
-pass() { PASSED=$((PASSED + 1)); echo "PASS [$SECTION] $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL [$SECTION] $*"; }
-# check DESCRIPTION CMD...: PASS if CMD succeeds.
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-section() { SECTION=$1; shift; printf '\n--- %s. %s\n' "$SECTION" "$*"; }
-
 # ---------------------------------------------------------------- small helpers
-FIFO=/run/fifo-ping
-SVC=fifo-pingd.service
-SOCK=fifo-pingd.socket
-SOCK_SVC=fifo-pingd-socket.service
-CONF=/etc/fifo-pingd/fifo-pingd.toml
-REPLY_DIR=/run/fifo-pingd/reply
-
-prop() { in_ct systemctl show -P "$2" "$1" 2>/dev/null || true; }
+# shellcheck source=tests/e2e/checks.sh
+. "$HERE/checks.sh"
 active_state() { prop "$1" ActiveState; }
-state_is() { [ "$(active_state "$1")" = "$2" ]; }
-main_pid() { prop "$1" MainPID; }
-# "prw--w---- root fifo-ping", or "absent"
-fifo_perm() { in_ct stat -c '%A %U %G' "$FIFO" 2>/dev/null || echo absent; }
 perm_is() { [ "$(fifo_perm)" = "$1" ]; }
-fifo_absent() { [ "$(in_ct sh -c "if [ -e $FIFO ] || [ -L $FIFO ]; then echo present; else echo absent; fi")" = absent ]; }
 fifo_present() { [ "$(in_ct sh -c "if [ -p $FIFO ]; then echo fifo; fi")" = fifo ]; }
-# Number of journal lines of UNIT that match the extended regex RE (message text only).
-jcount() { in_ct journalctl --no-pager -o cat -u "$1" 2>/dev/null | grep -cE -- "$2" || true; }
-# True once UNIT has more than N lines matching RE (journald may take a moment).
-jgrew() { [ "$(jcount "$1" "$2")" -gt "$3" ]; }
-# Run a command as USER with USER's supplementary groups (setpriv: no PAM involved).
-as_user() { local u=$1; shift; in_ct setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
-# Write TEXT + newline to the FIFO as USER. Opening a FIFO nobody reads blocks forever,
-# hence the timeout.
-write_fifo() { as_user "$1" timeout 5 sh -c 'printf "%s\n" "$1" > '"$FIFO" sh "$2"; }
 # Run fifo-pingctl as USER; sets OUT (stdout+stderr), RC and TOOK (seconds). Bounded
 # twice: by its own --timeout and by `timeout 10` in case it hangs after all.
 pingctl() {

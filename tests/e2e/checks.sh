@@ -1,0 +1,35 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2016  # constants are used by the sourcing scripts; the quotes are for the inner sh
+# Checks and container probes shared by tests/e2e/run.sh and tests/e2e/packages.sh.
+# Sourced after container.sh (uses in_ct). Sets the PASS/FAIL counters both report.
+
+PASSED=0
+FAILED=0
+SECTION=
+
+pass() { PASSED=$((PASSED + 1)); echo "PASS [$SECTION] $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL [$SECTION] $*"; }
+# check DESCRIPTION CMD...: PASS if CMD succeeds.
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+section() { SECTION=$1; shift; printf '\n--- %s. %s\n' "$SECTION" "$*"; }
+
+FIFO=/run/fifo-ping
+SVC=fifo-pingd.service
+SOCK=fifo-pingd.socket
+SOCK_SVC=fifo-pingd-socket.service
+CONF=/etc/fifo-pingd/fifo-pingd.toml
+REPLY_DIR=/run/fifo-pingd/reply
+
+prop() { in_ct systemctl show -P "$2" "$1" 2>/dev/null || true; }
+state_is() { [ "$(prop "$1" ActiveState)" = "$2" ]; }
+main_pid() { prop "$1" MainPID; }
+fifo_perm() { in_ct stat -c '%A %U %G' "$FIFO" 2>/dev/null || echo absent; }
+fifo_absent() { [ "$(in_ct sh -c "if [ -e $FIFO ] || [ -L $FIFO ]; then echo present; else echo absent; fi")" = absent ]; }
+# jcount UNIT REGEX: journal lines of UNIT matching REGEX.
+jcount() { in_ct journalctl --no-pager -o cat -u "$1" 2>/dev/null | grep -cE -- "$2" || true; }
+# jgrew UNIT REGEX N: more than N such lines now.
+jgrew() { [ "$(jcount "$1" "$2")" -gt "$3" ]; }
+# as_user USER CMD...: run CMD in the container as USER with USER's groups.
+as_user() { local u=$1; shift; in_ct setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
+# write_fifo USER TEXT: echo TEXT into the FIFO as USER, bounded (a FIFO nobody reads blocks).
+write_fifo() { as_user "$1" timeout 5 sh -c 'printf "%s\n" "$1" > '"$FIFO" sh "$2"; }
