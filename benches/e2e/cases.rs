@@ -1,17 +1,20 @@
 //! The cases of issue 6. Each returns table rows; a count that differs from
 //! what was sent makes the row FAIL whatever the speed.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
+use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::Signal;
+use nix::sys::time::TimeVal;
 
 use crate::harness::{
-    Counters, Daemon, LogSink, PING_LINE, Res, Scratch, make_fifo, open_writer,
+    Counters, Daemon, LogSink, PING_LINE, Res, Scratch, cpu_ns_of, make_fifo, open_writer,
     open_writer_nonblocking, read_all, report_field, wait_for_path, wait_with_timeout,
     write_batched,
 };
@@ -424,9 +427,8 @@ fn seed_stream(n: u64) -> Vec<u8> {
     s
 }
 
-/// Writes the stream in 64 KiB writes and closes.
-fn write_stream(fifo: &Path, stream: &[u8]) -> Res<Instant> {
-    let mut writer = open_writer(fifo)?;
+/// Writes the stream in 64 KiB writes and closes the writer.
+fn write_stream(mut writer: File, stream: &[u8]) -> Res<Instant> {
     let t0 = Instant::now();
     for chunk in stream.chunks(64 * 1024) {
         writer.write_all(chunk).map_err(|e| format!("write: {e}"))?;
@@ -434,13 +436,83 @@ fn write_stream(fifo: &Path, stream: &[u8]) -> Res<Instant> {
     Ok(t0)
 }
 
-fn daemon_seed_run(n: u64, stream: &[u8]) -> Res<f64> {
+/// The Python that runs the seed server.
+struct Python {
+    path: String,
+    version: String,
+}
+
+/// `$BENCH_PYTHON` or `python3`, resolved to the interpreter itself: a
+/// version manager's shim (pyenv's is a shell script) would otherwise add
+/// its own start-up and child processes to every run's CPU figures.
+fn python_interpreter() -> &'static Python {
+    static PYTHON: OnceLock<Python> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let named = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+        let asked = std::process::Command::new(&named)
+            .args([
+                "-c",
+                "import sys; print(sys.executable); print(sys.version.split()[0])",
+            ])
+            .stderr(Stdio::null())
+            .output();
+        let text = match &asked {
+            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+            _ => String::new(),
+        };
+        let mut lines = text.lines();
+        match (lines.next(), lines.next()) {
+            (Some(path), Some(version)) if !path.is_empty() => Python {
+                path: path.to_owned(),
+                version: version.to_owned(),
+            },
+            _ => Python {
+                path: named,
+                version: "unknown version".into(),
+            },
+        }
+    })
+}
+
+/// Wall time (first write to exit) and CPU time from the server's ready
+/// point (READY=1; the FIFO opened by both ends) to its exit. Start-up, for
+/// Python ~0.1 s of interpreter start, is left out of the CPU; the stop is in.
+#[derive(Debug, Clone, Copy)]
+struct ServerRun {
+    wall: f64,
+    cpu: f64,
+}
+
+/// CPU the child `pid` used from now until it is reaped by `wait`: its
+/// schedstat now, its total from the kernel's accounting at the reaping.
+fn cpu_until_reaped<T>(pid: u32, wait: impl FnOnce() -> Res<T>) -> Res<(T, f64)> {
+    let at_ready = cpu_ns_of(pid)? as f64 * 1e-9;
+    let reaped_before = children_cpu_secs()?;
+    let result = wait()?;
+    let total = children_cpu_secs()? - reaped_before;
+    Ok((result, total - at_ready))
+}
+
+/// User + system CPU of all reaped children so far: around one `wait` it is
+/// that child's CPU (the bench reaps one child at a time). Exact to the
+/// microsecond, unlike the 10 ms ticks of /proc/PID/stat.
+fn children_cpu_secs() -> Res<f64> {
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| format!("getrusage: {e}"))?;
+    let secs = |t: TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 * 1e-6;
+    Ok(secs(usage.user_time()) + secs(usage.system_time()))
+}
+
+fn daemon_seed_run(n: u64, stream: &[u8]) -> Res<ServerRun> {
     let scratch = Scratch::new()?;
     let sink = LogSink::bind(scratch.path("log.sock"))?;
     let mut daemon = Daemon::spawn(&scratch, &sink.path, 100)?;
     daemon.wait_ready()?;
-    let t0 = write_stream(&daemon.fifo, stream)?;
-    let (status, t1) = daemon.wait_exit(RUN_TIMEOUT)?;
+    let pid = daemon.pid();
+    let writer = open_writer(&daemon.fifo)?;
+    let ((t0, (status, t1)), cpu) = cpu_until_reaped(pid, || {
+        let t0 = write_stream(writer, stream)?;
+        Ok((t0, daemon.wait_exit(RUN_TIMEOUT)?))
+    })?;
     let c = sink.wait_summary(Duration::from_secs(5))?;
     if !status.success() || (c.pings, c.ends, c.rejected) != (n, 1, 0) {
         return Err(count_error(
@@ -452,15 +524,18 @@ fn daemon_seed_run(n: u64, stream: &[u8]) -> Res<f64> {
             ),
         ));
     }
-    Ok(secs(t1 - t0))
+    Ok(ServerRun {
+        wall: secs(t1 - t0),
+        cpu,
+    })
 }
 
-fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<f64> {
+fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<ServerRun> {
     let scratch = Scratch::new()?;
     let fifo = scratch.path("fifo");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/seed_server.py");
-    let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut command = std::process::Command::new(&python);
+    let python = &python_interpreter().path;
+    let mut command = std::process::Command::new(python);
     command
         .arg(&script)
         .arg(&fifo)
@@ -475,8 +550,14 @@ fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<f64> {
         .spawn()
         .map_err(|e| format!("cannot start {python}: {e}"))?;
     wait_for_path(&fifo, Duration::from_secs(30))?;
-    let t0 = write_stream(&fifo, stream)?;
-    let (status, t1) = wait_with_timeout(&mut child, RUN_TIMEOUT)?;
+    // Once the writer is open, the interpreter has started and opened the
+    // FIFO: its ready point.
+    let pid = child.id();
+    let writer = open_writer(&fifo)?;
+    let ((t0, (status, t1)), cpu) = cpu_until_reaped(pid, || {
+        let t0 = write_stream(writer, stream)?;
+        Ok((t0, wait_with_timeout(&mut child, RUN_TIMEOUT)?))
+    })?;
     let report = read_all(child.stderr.take().expect("piped stderr"));
     let pings = report_field(&report, "pings")?;
     if !status.success() || pings != n {
@@ -486,11 +567,14 @@ fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<f64> {
             &format!("pings={pings} ({status}) {report}"),
         ));
     }
-    Ok(secs(t1 - t0))
+    Ok(ServerRun {
+        wall: secs(t1 - t0),
+        cpu,
+    })
 }
 
 /// The same stream into the bare read loop: what the pipe alone allows.
-fn bare_seed_run(stream: &[u8]) -> Res<f64> {
+fn bare_seed_run(stream: &[u8]) -> Res<ServerRun> {
     let scratch = Scratch::new()?;
     let fifo = scratch.path("fifo");
     make_fifo(&fifo)?;
@@ -499,8 +583,12 @@ fn bare_seed_run(stream: &[u8]) -> Res<f64> {
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start the bare reader: {e}"))?;
-    let t0 = write_stream(&fifo, stream)?;
-    let (status, t1) = wait_with_timeout(&mut child, RUN_TIMEOUT)?;
+    let pid = child.id();
+    let writer = open_writer(&fifo)?;
+    let ((t0, (status, t1)), cpu) = cpu_until_reaped(pid, || {
+        let t0 = write_stream(writer, stream)?;
+        Ok((t0, wait_with_timeout(&mut child, RUN_TIMEOUT)?))
+    })?;
     let report = read_all(child.stdout.take().expect("piped stdout"));
     let bytes = report_field(&report, "bytes")?;
     if !status.success() || bytes != stream.len() as u64 {
@@ -510,31 +598,50 @@ fn bare_seed_run(stream: &[u8]) -> Res<f64> {
             &format!("bytes={bytes} ({status})"),
         ));
     }
-    Ok(secs(t1 - t0))
+    Ok(ServerRun {
+        wall: secs(t1 - t0),
+        cpu,
+    })
 }
+
+/// The seed case's runs, in the order they alternate within a round.
+#[derive(Clone, Copy)]
+enum SeedRun {
+    Daemon,
+    Python,
+    PythonUnbuffered,
+    Bare,
+}
+
+const SEED_RUNS: [(SeedRun, &str); 4] = [
+    (SeedRun::Daemon, "fifo-pingd"),
+    (SeedRun::Python, "Python"),
+    (SeedRun::PythonUnbuffered, "Python unbuffered"),
+    (SeedRun::Bare, "bare read loop"),
+];
 
 pub fn seed(p: &Params) -> Vec<Row> {
     let n = p.seed_msgs;
     let stream = seed_stream(n);
     // Per round, interleaved: fifo-pingd, Python (block-buffered stdout, its
     // fastest), Python with PYTHONUNBUFFERED=1 (as this machine's environment
-    // sets it), and the bare read loop (the ceiling the pipe allows).
-    let mut times: [Vec<f64>; 4] = Default::default();
+    // sets it) and the bare read loop (the ceiling the pipe allows).
+    let mut runs: [Vec<ServerRun>; SEED_RUNS.len()] = Default::default();
     let mut errors = Vec::new();
     for round in 1..=p.seed_rounds {
         progress(&format!(
             "seed-style Python server: round {round}/{}",
             p.seed_rounds
         ));
-        let runs: [(&str, &dyn Fn() -> Res<f64>); 4] = [
-            ("fifo-pingd", &|| daemon_seed_run(n, &stream)),
-            ("Python", &|| python_seed_run(n, &stream, false)),
-            ("Python unbuffered", &|| python_seed_run(n, &stream, true)),
-            ("bare read loop", &|| bare_seed_run(&stream)),
-        ];
-        for (i, (name, run)) in runs.iter().enumerate() {
-            match run() {
-                Ok(t) => times[i].push(t),
+        for (i, (which, name)) in SEED_RUNS.iter().enumerate() {
+            let result = match which {
+                SeedRun::Daemon => daemon_seed_run(n, &stream),
+                SeedRun::Python => python_seed_run(n, &stream, false),
+                SeedRun::PythonUnbuffered => python_seed_run(n, &stream, true),
+                SeedRun::Bare => bare_seed_run(&stream),
+            };
+            match result {
+                Ok(run) => runs[i].push(run),
                 Err(e) => {
                     progress(&format!("seed: {name} round {round}: {e}"));
                     errors.push(format!("{name} round {round}: {e}"));
@@ -542,7 +649,18 @@ pub fn seed(p: &Params) -> Vec<Row> {
             }
         }
     }
-    let [daemon, python, python_unbuffered, bare] = times.map(|t| summarize(&t));
+    let walls = runs
+        .clone()
+        .map(|r| summarize(&r.iter().map(|r| r.wall).collect::<Vec<_>>()));
+    let cpus = runs.map(|r| summarize(&r.iter().map(|r| r.cpu).collect::<Vec<_>>()));
+    vec![
+        seed_wall_row(n, &walls, &errors),
+        seed_cpu_row(n, &cpus, &errors),
+    ]
+}
+
+fn seed_wall_row(n: u64, walls: &[Option<Summary>; SEED_RUNS.len()], errors: &[String]) -> Row {
+    let [daemon, python, python_unbuffered, bare] = walls;
     let speedup = |other: &Option<Summary>| -> Option<f64> {
         Some(other.as_ref()?.median / daemon.as_ref()?.median)
     };
@@ -555,44 +673,97 @@ pub fn seed(p: &Params) -> Vec<Row> {
     let verdict = if !errors.is_empty() {
         Verdict::Fail(errors.join("; "))
     } else {
-        match speedup(&python) {
+        match speedup(python) {
             Some(x) if x >= 1000.0 => Verdict::Pass,
             Some(x) => Verdict::Fail(format!(
                 "speed-up {}× < 1000× (the bare read loop itself is only {} faster than Python here)",
                 sig3(x),
-                speedup_of(&python, &bare)
+                speedup_of(python, bare)
             )),
             None => Verdict::Fail("no complete round".into()),
         }
     };
-    let times_x = |x: Option<f64>| x.map_or("–".into(), |x| format!("{}×", sig3(x)));
-    vec![Row {
+    Row {
         case: format!(
             "seed stream: {} back-to-back `ping` + `end` in 64 KiB writes into a seed-style Python server (`os.read(fd, 4)`, print each); time from the first write to the server's exit, same for both",
             si(n as f64)
         ),
         daemon: format!(
             "{} = {} (bare read loop, same stream: {})",
-            ms(&daemon),
-            rate(&daemon),
-            ms(&bare)
+            ms(daemon),
+            rate(daemon),
+            ms(bare)
         ),
         baseline: format!(
-            "stdout block-buffered: {} = {}; PYTHONUNBUFFERED=1: {} = {}",
-            ms(&python),
-            rate(&python),
-            ms(&python_unbuffered),
-            rate(&python_unbuffered)
+            "Python {}, stdout block-buffered: {} = {}; PYTHONUNBUFFERED=1: {} = {}",
+            python_interpreter().version,
+            ms(python),
+            rate(python),
+            ms(python_unbuffered),
+            rate(python_unbuffered)
         ),
         ratio: format!(
             "{} faster (unbuffered: {}; bare read loop vs Python: {})",
-            times_x(speedup(&python)),
-            times_x(speedup(&python_unbuffered)),
-            speedup_of(&python, &bare)
+            times_x(speedup(python)),
+            times_x(speedup(python_unbuffered)),
+            speedup_of(python, bare)
         ),
         target: "≥ 1000× faster".into(),
         verdict,
-    }]
+    }
+}
+
+/// The same runs in CPU time: what each server burns for the stream, from
+/// its ready point to its exit.
+fn seed_cpu_row(n: u64, cpus: &[Option<Summary>; SEED_RUNS.len()], errors: &[String]) -> Row {
+    let [daemon, python, python_unbuffered, bare] = cpus;
+    let ms = |s: &Option<Summary>| s.as_ref().map_or("–".into(), |s| ms_spread(&scale(s, 1e3)));
+    let per_msg = |s: &Option<Summary>| {
+        s.as_ref().map_or("–".into(), |s| {
+            format!("{} ns/msg", sig3(s.median * 1e9 / n as f64))
+        })
+    };
+    let less = |slow: &Option<Summary>| match (slow, daemon) {
+        (Some(s), Some(d)) if d.median > 0.0 => format!("{}×", sig3(s.median / d.median)),
+        _ => "–".into(),
+    };
+    Row {
+        case: format!(
+            "seed stream, CPU time instead of wall time: user + system CPU of the server for the same {} messages, from its ready point (READY=1; Python: FIFO opened by both ends) to its exit; not a target of its own, for comparison",
+            si(n as f64)
+        ),
+        daemon: format!(
+            "{} = {} (bare read loop: {})",
+            ms(daemon),
+            per_msg(daemon),
+            ms(bare)
+        ),
+        baseline: format!(
+            "stdout block-buffered: {} = {}; PYTHONUNBUFFERED=1: {}",
+            ms(python),
+            per_msg(python),
+            ms(python_unbuffered)
+        ),
+        ratio: format!(
+            "{} less CPU (unbuffered: {}; bare read loop vs Python: {})",
+            less(python),
+            less(python_unbuffered),
+            match (python, bare) {
+                (Some(p), Some(b)) if b.median > 0.0 => format!("{}×", sig3(p.median / b.median)),
+                _ => "–".into(),
+            }
+        ),
+        target: "– (report)".into(),
+        verdict: if errors.is_empty() {
+            Verdict::Report
+        } else {
+            Verdict::Fail(errors.join("; "))
+        },
+    }
+}
+
+fn times_x(x: Option<f64>) -> String {
+    x.map_or("–".into(), |x| format!("{}×", sig3(x)))
 }
 
 /// How many times faster `fast` is than `slow` (medians), as text.

@@ -454,11 +454,16 @@ impl Daemon {
 
     /// Time on CPU from /proc/PID/schedstat, in nanoseconds (precise).
     pub fn cpu_ns(&self) -> Res<u64> {
-        fs::read_to_string(format!("/proc/{}/schedstat", self.pid()))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok())
-            .ok_or_else(|| "cannot read /proc/PID/schedstat".to_owned())
+        cpu_ns_of(self.pid())
     }
+}
+
+/// Time on CPU of a live process from /proc/PID/schedstat, in nanoseconds.
+pub fn cpu_ns_of(pid: u32) -> Res<u64> {
+    fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("cannot read /proc/{pid}/schedstat"))
 }
 
 impl Drop for Daemon {
