@@ -102,9 +102,17 @@ impl LogSink {
         })
     }
 
-    /// Records the arrival time of the `target`-th `received ping` datagram.
+    /// Records the arrival time of the `target`-th `received ping` datagram
+    /// (the time of this call if it has arrived already).
     pub fn arm(&self, target: u64) {
         self.shared.target.store(target, Ordering::SeqCst);
+        // The receiver adds to the count, then reads the target; here the
+        // order is the opposite, so one of the two sees the other's write.
+        if self.shared.pings.load(Ordering::SeqCst) >= target {
+            let mut state = self.shared.state.lock().expect("sink mutex");
+            state.reached.get_or_insert_with(Instant::now);
+            self.shared.cv.notify_all();
+        }
     }
 
     /// Waits for the armed count; the instant it was reached.
@@ -194,7 +202,7 @@ fn receive_log(socket: UnixDatagram, shared: &SinkShared, stop: &AtomicBool) {
                 let datagram = &buf[..n];
                 if datagram.ends_with(PING_LINE) {
                     let count = shared.pings.fetch_add(1, Ordering::SeqCst) + 1;
-                    if count == shared.target.load(Ordering::Relaxed) {
+                    if count == shared.target.load(Ordering::SeqCst) {
                         let now = Instant::now();
                         shared.state.lock().expect("sink mutex").reached = Some(now);
                         shared.cv.notify_all();
