@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -552,12 +552,7 @@ fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<ServerRun> {
     wait_for_path(&fifo, Duration::from_secs(30))?;
     // Once the writer is open, the interpreter has started and opened the
     // FIFO: its ready point.
-    let pid = child.id();
-    let writer = open_writer(&fifo)?;
-    let ((t0, (status, t1)), cpu) = cpu_until_reaped(pid, || {
-        let t0 = write_stream(writer, stream)?;
-        Ok((t0, wait_with_timeout(&mut child, RUN_TIMEOUT)?))
-    })?;
+    let (status, run) = feed_and_reap(&mut child, &fifo, stream)?;
     let report = read_all(child.stderr.take().expect("piped stderr"));
     let pings = report_field(&report, "pings")?;
     if !status.success() || pings != n {
@@ -567,10 +562,22 @@ fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<ServerRun> {
             &format!("pings={pings} ({status}) {report}"),
         ));
     }
-    Ok(ServerRun {
+    Ok(run)
+}
+
+/// Opens the FIFO for writing (the child has it open: its ready point),
+/// writes the stream, closes and waits for the child to exit.
+fn feed_and_reap(child: &mut Child, fifo: &Path, stream: &[u8]) -> Res<(ExitStatus, ServerRun)> {
+    let writer = open_writer(fifo)?;
+    let ((t0, (status, t1)), cpu) = cpu_until_reaped(child.id(), || {
+        let t0 = write_stream(writer, stream)?;
+        Ok((t0, wait_with_timeout(child, RUN_TIMEOUT)?))
+    })?;
+    let run = ServerRun {
         wall: secs(t1 - t0),
         cpu,
-    })
+    };
+    Ok((status, run))
 }
 
 /// The same stream into the bare read loop: what the pipe alone allows.
@@ -583,12 +590,7 @@ fn bare_seed_run(stream: &[u8]) -> Res<ServerRun> {
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start the bare reader: {e}"))?;
-    let pid = child.id();
-    let writer = open_writer(&fifo)?;
-    let ((t0, (status, t1)), cpu) = cpu_until_reaped(pid, || {
-        let t0 = write_stream(writer, stream)?;
-        Ok((t0, wait_with_timeout(&mut child, RUN_TIMEOUT)?))
-    })?;
+    let (status, run) = feed_and_reap(&mut child, &fifo, stream)?;
     let report = read_all(child.stdout.take().expect("piped stdout"));
     let bytes = report_field(&report, "bytes")?;
     if !status.success() || bytes != stream.len() as u64 {
@@ -598,10 +600,7 @@ fn bare_seed_run(stream: &[u8]) -> Res<ServerRun> {
             &format!("bytes={bytes} ({status})"),
         ));
     }
-    Ok(ServerRun {
-        wall: secs(t1 - t0),
-        cpu,
-    })
+    Ok(run)
 }
 
 /// The seed case's runs, in the order they alternate within a round.
