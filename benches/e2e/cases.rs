@@ -262,15 +262,21 @@ fn daemon_feed_run(n: u64, writers: usize, per_message: bool) -> Res<f64> {
     Ok(n as f64 / secs(t1 - t0))
 }
 
+/// Makes `fifo` and starts the bare read loop on it (it blocks opening it
+/// until a writer comes; prints `lines=N bytes=N` at end-of-file).
+fn spawn_bare_reader(fifo: &Path) -> Res<Child> {
+    make_fifo(fifo)?;
+    roles::command("bare-reader")
+        .arg(fifo)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the bare reader: {e}"))
+}
+
 fn bare_feed_run(n: u64, writers: usize, per_message: bool) -> Res<f64> {
     let scratch = Scratch::new()?;
     let fifo = scratch.path("fifo");
-    make_fifo(&fifo)?;
-    let mut child = roles::command("bare-reader")
-        .arg(&fifo)
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start the bare reader: {e}"))?;
+    let mut child = spawn_bare_reader(&fifo)?;
     let t0 = feed(&fifo, n, writers, per_message)?;
     let (status, t1) = wait_with_timeout(&mut child, RUN_TIMEOUT)?;
     let report = read_all(child.stdout.take().expect("piped stdout"));
@@ -530,29 +536,35 @@ fn daemon_seed_run(n: u64, stream: &[u8]) -> Res<ServerRun> {
     })
 }
 
-fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<ServerRun> {
-    let scratch = Scratch::new()?;
-    let fifo = scratch.path("fifo");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/seed_server.py");
-    let python = &python_interpreter().path;
-    let mut command = std::process::Command::new(python);
-    command
-        .arg(&script)
-        .arg(&fifo)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+/// Starts `bench/NAME` under the resolved Python, stdout to /dev/null and
+/// block-buffered unless `unbuffered`.
+fn python_script(name: &str, unbuffered: bool) -> std::process::Command {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bench")
+        .join(name);
+    let mut command = std::process::Command::new(&python_interpreter().path);
+    command.arg(script).stdout(Stdio::null());
     if unbuffered {
         command.env("PYTHONUNBUFFERED", "1");
     } else {
         command.env_remove("PYTHONUNBUFFERED");
     }
-    let mut child = command
+    command
+}
+
+/// The seed-style server on `fifo` (it makes the FIFO, then blocks opening it).
+fn spawn_seed_server(fifo: &Path, unbuffered: bool) -> Res<Child> {
+    let child = python_script("seed_server.py", unbuffered)
+        .arg(fifo)
+        .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {python}: {e}"))?;
-    wait_for_path(&fifo, Duration::from_secs(30))?;
-    // Once the writer is open, the interpreter has started and opened the
-    // FIFO: its ready point.
-    let (status, run) = feed_and_reap(&mut child, &fifo, stream)?;
+        .map_err(|e| format!("cannot start {}: {e}", python_interpreter().path))?;
+    wait_for_path(fifo, Duration::from_secs(30))?;
+    Ok(child)
+}
+
+/// Waits for the seed server to exit; checks its `pings=N` report.
+fn check_seed_server(child: &mut Child, status: ExitStatus, n: u64) -> Res<()> {
     let report = read_all(child.stderr.take().expect("piped stderr"));
     let pings = report_field(&report, "pings")?;
     if !status.success() || pings != n {
@@ -562,6 +574,17 @@ fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<ServerRun> {
             &format!("pings={pings} ({status}) {report}"),
         ));
     }
+    Ok(())
+}
+
+fn python_seed_run(n: u64, stream: &[u8], unbuffered: bool) -> Res<ServerRun> {
+    let scratch = Scratch::new()?;
+    let fifo = scratch.path("fifo");
+    let mut child = spawn_seed_server(&fifo, unbuffered)?;
+    // Once the writer is open, the interpreter has started and opened the
+    // FIFO: its ready point.
+    let (status, run) = feed_and_reap(&mut child, &fifo, stream)?;
+    check_seed_server(&mut child, status, n)?;
     Ok(run)
 }
 
@@ -584,12 +607,7 @@ fn feed_and_reap(child: &mut Child, fifo: &Path, stream: &[u8]) -> Res<(ExitStat
 fn bare_seed_run(stream: &[u8]) -> Res<ServerRun> {
     let scratch = Scratch::new()?;
     let fifo = scratch.path("fifo");
-    make_fifo(&fifo)?;
-    let mut child = roles::command("bare-reader")
-        .arg(&fifo)
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start the bare reader: {e}"))?;
+    let mut child = spawn_bare_reader(&fifo)?;
     let (status, run) = feed_and_reap(&mut child, &fifo, stream)?;
     let report = read_all(child.stdout.take().expect("piped stdout"));
     let bytes = report_field(&report, "bytes")?;
@@ -763,6 +781,164 @@ fn seed_cpu_row(n: u64, cpus: &[Option<Summary>; SEED_RUNS.len()], errors: &[Str
 
 fn times_x(x: Option<f64>) -> String {
     x.map_or("–".into(), |x| format!("{}×", sig3(x)))
+}
+
+// ---------------------------------------------------------------------------
+// The seed pair as published
+
+/// The seed-style Python client with `n` rounds, its FIFO open, waiting for
+/// the word to start.
+struct SeedClient {
+    child: Child,
+}
+
+impl SeedClient {
+    fn start(fifo: &Path, n: u64) -> Res<SeedClient> {
+        let mut child = python_script("seed_client.py", false)
+            .arg(fifo)
+            .arg(n.to_string())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the seed client: {e}"))?;
+        let mut line = String::new();
+        let stderr = child.stderr.as_mut().expect("piped stderr");
+        // One line, then nothing until exit: reading it through a BufReader
+        // loses nothing.
+        let said = BufReader::new(stderr).read_line(&mut line);
+        if said.is_err() || line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("the seed client said {line:?} instead of ready"));
+        }
+        Ok(SeedClient { child })
+    }
+
+    /// Starts the rounds; the instant it did.
+    fn go(&mut self) -> Res<Instant> {
+        let mut stdin = self.child.stdin.take().expect("piped stdin");
+        let t0 = Instant::now();
+        stdin
+            .write_all(b"go\n")
+            .map_err(|e| format!("seed client stdin: {e}"))?;
+        Ok(t0)
+    }
+
+    fn wait(mut self) -> Res<()> {
+        let (status, _) = wait_with_timeout(&mut self.child, RUN_TIMEOUT)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("the seed client exited with {status}"))
+        }
+    }
+}
+
+/// The seed client's rounds into fifo-pingd: messages per second from the
+/// start of the rounds to the daemon's exit.
+fn daemon_seed_pair_run(n: u64) -> Res<f64> {
+    let scratch = Scratch::new()?;
+    let sink = LogSink::bind(scratch.path("log.sock"))?;
+    let mut daemon = Daemon::spawn(&scratch, &sink.path, 100)?;
+    daemon.wait_ready()?;
+    let mut client = SeedClient::start(&daemon.fifo, n)?;
+    let t0 = client.go()?;
+    client.wait()?;
+    let (status, t1) = daemon.wait_exit(RUN_TIMEOUT)?;
+    let c = sink.wait_summary(Duration::from_secs(5))?;
+    if !status.success() || (c.pings, c.ends) != (n, 1) {
+        return Err(count_error(
+            "daemon, seed client",
+            &format!("pings={n} ends=1"),
+            &format!("pings={} ends={} ({status})", c.pings, c.ends),
+        ));
+    }
+    Ok(n as f64 / secs(t1 - t0))
+}
+
+/// The seed pair as published: the seed client into the seed server.
+fn python_seed_pair_run(n: u64) -> Res<f64> {
+    let scratch = Scratch::new()?;
+    let fifo = scratch.path("fifo");
+    let mut server = spawn_seed_server(&fifo, false)?;
+    let mut client = SeedClient::start(&fifo, n)?;
+    let t0 = client.go()?;
+    client.wait()?;
+    let (status, t1) = wait_with_timeout(&mut server, RUN_TIMEOUT)?;
+    check_seed_server(&mut server, status, n)?;
+    Ok(n as f64 / secs(t1 - t0))
+}
+
+/// The seed client's rounds into the bare read loop.
+fn bare_seed_pair_run(n: u64) -> Res<f64> {
+    let scratch = Scratch::new()?;
+    let fifo = scratch.path("fifo");
+    let mut reader = spawn_bare_reader(&fifo)?;
+    let mut client = SeedClient::start(&fifo, n)?;
+    let t0 = client.go()?;
+    client.wait()?;
+    let (status, t1) = wait_with_timeout(&mut reader, RUN_TIMEOUT)?;
+    let report = read_all(reader.stdout.take().expect("piped stdout"));
+    let bytes = report_field(&report, "bytes")?;
+    if !status.success() || bytes != 4 * n + 3 {
+        return Err(count_error(
+            "bare reader, seed client",
+            &format!("bytes={}", 4 * n + 3),
+            &format!("bytes={bytes} ({status})"),
+        ));
+    }
+    Ok(n as f64 / secs(t1 - t0))
+}
+
+/// The seed's own pair (its client writes each message with its own
+/// `write()`), and the same client into fifo-pingd and into the bare read
+/// loop: the setting of the 205 k msg/s figure. Reported, no target.
+pub fn seed_pair(p: &Params) -> Vec<Row> {
+    let n = p.seed_msgs;
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    let mut errors = Vec::new();
+    for round in 1..=p.seed_rounds {
+        progress(&format!("seed pair: round {round}/{}", p.seed_rounds));
+        let runs: [(&str, &dyn Fn() -> Res<f64>); 3] = [
+            ("fifo-pingd", &|| daemon_seed_pair_run(n)),
+            ("Python server", &|| python_seed_pair_run(n)),
+            ("bare read loop", &|| bare_seed_pair_run(n)),
+        ];
+        for (i, (name, run)) in runs.iter().enumerate() {
+            match run() {
+                Ok(rate) => rates[i].push(rate),
+                Err(e) => {
+                    progress(&format!("seed pair: {name} round {round}: {e}"));
+                    errors.push(format!("{name} round {round}: {e}"));
+                }
+            }
+        }
+    }
+    let [daemon, python, bare] = rates.map(|r| summarize(&r));
+    let rate = |s: &Option<Summary>| s.as_ref().map_or("–".into(), |s| si_spread(s, "msg/s"));
+    let vs_python = |s: &Option<Summary>| match (s, &python) {
+        (Some(s), Some(p)) => format!("{}×", sig3(s.median / p.median)),
+        _ => "–".into(),
+    };
+    vec![Row {
+        case: format!(
+            "seed pair as published: the seed-style Python client (per message one `os.write(fd, b\"ping\")` and one print, stdout block-buffered; {} rounds + `end`) into each server; from the client's start to the server's exit",
+            si(n as f64)
+        ),
+        daemon: format!("{} (bare read loop: {})", rate(&daemon), rate(&bare)),
+        baseline: format!("seed-style Python server: {}", rate(&python)),
+        ratio: format!(
+            "{} the Python server's rate (bare read loop: {})",
+            vs_python(&daemon),
+            vs_python(&bare)
+        ),
+        target: "– (report)".into(),
+        verdict: if errors.is_empty() {
+            Verdict::Report
+        } else {
+            Verdict::Fail(errors.join("; "))
+        },
+    }]
 }
 
 /// How many times faster `fast` is than `slow` (medians), as text.

@@ -6,8 +6,8 @@
 //! on stdout (progress goes to stderr): case, fifo-pingd, baseline, ratio,
 //! target, pass/fail, then the machine, its load and the command.
 //!
-//! Cases: `batched`, `per-message`, `logged`, `seed`, `latency`, `startup`,
-//! `rss`, `idle`, `parser`. Daemon (A) and baseline (B) runs alternate
+//! Cases: `batched`, `per-message`, `logged`, `seed`, `seed-pair`,
+//! `latency`, `startup`, `rss`, `idle`, `parser`. Daemon (A) and baseline (B) runs alternate
 //! A B A B; rates are medians over the rounds with min–max, ratios are taken
 //! round by round. A run whose counts differ from what was sent fails its
 //! row whatever the speed.
@@ -33,6 +33,7 @@ const CASES: &[&str] = &[
     "per-message",
     "logged",
     "seed",
+    "seed-pair",
     "latency",
     "startup",
     "rss",
@@ -92,6 +93,7 @@ fn main() {
             "per-message" => cases::per_message(&params),
             "logged" => cases::logged(&params),
             "seed" => cases::seed(&params),
+            "seed-pair" => cases::seed_pair(&params),
             "latency" => cases::latency(&params),
             "startup" => cases::startup(&params),
             "rss" => cases::rss(&params),
