@@ -621,21 +621,9 @@ fn bare_seed_run(stream: &[u8]) -> Res<ServerRun> {
     Ok(run)
 }
 
-/// The seed case's runs, in the order they alternate within a round.
-#[derive(Clone, Copy)]
-enum SeedRun {
-    Daemon,
-    Python,
-    PythonUnbuffered,
-    Bare,
-}
-
-const SEED_RUNS: [(SeedRun, &str); 4] = [
-    (SeedRun::Daemon, "fifo-pingd"),
-    (SeedRun::Python, "Python"),
-    (SeedRun::PythonUnbuffered, "Python unbuffered"),
-    (SeedRun::Bare, "bare read loop"),
-];
+/// The seed case's sides, in the order they alternate within a round:
+/// fifo-pingd, Python, Python unbuffered, the bare read loop.
+const SEED_SIDES: usize = 4;
 
 pub fn seed(p: &Params) -> Vec<Row> {
     let n = p.seed_msgs;
@@ -643,29 +631,13 @@ pub fn seed(p: &Params) -> Vec<Row> {
     // Per round, interleaved: fifo-pingd, Python (block-buffered stdout, its
     // fastest), Python with PYTHONUNBUFFERED=1 (as this machine's environment
     // sets it) and the bare read loop (the ceiling the pipe allows).
-    let mut runs: [Vec<ServerRun>; SEED_RUNS.len()] = Default::default();
-    let mut errors = Vec::new();
-    for round in 1..=p.seed_rounds {
-        progress(&format!(
-            "seed-style Python server: round {round}/{}",
-            p.seed_rounds
-        ));
-        for (i, (which, name)) in SEED_RUNS.iter().enumerate() {
-            let result = match which {
-                SeedRun::Daemon => daemon_seed_run(n, &stream),
-                SeedRun::Python => python_seed_run(n, &stream, false),
-                SeedRun::PythonUnbuffered => python_seed_run(n, &stream, true),
-                SeedRun::Bare => bare_seed_run(&stream),
-            };
-            match result {
-                Ok(run) => runs[i].push(run),
-                Err(e) => {
-                    progress(&format!("seed: {name} round {round}: {e}"));
-                    errors.push(format!("{name} round {round}: {e}"));
-                }
-            }
-        }
-    }
+    let sides: [(&str, &dyn Fn() -> Res<ServerRun>); SEED_SIDES] = [
+        ("fifo-pingd", &|| daemon_seed_run(n, &stream)),
+        ("Python", &|| python_seed_run(n, &stream, false)),
+        ("Python unbuffered", &|| python_seed_run(n, &stream, true)),
+        ("bare read loop", &|| bare_seed_run(&stream)),
+    ];
+    let (runs, errors) = interleave("seed", p.seed_rounds, &sides);
     let walls = runs
         .clone()
         .map(|r| summarize(&r.iter().map(|r| r.wall).collect::<Vec<_>>()));
@@ -676,12 +648,11 @@ pub fn seed(p: &Params) -> Vec<Row> {
     ]
 }
 
-fn seed_wall_row(n: u64, walls: &[Option<Summary>; SEED_RUNS.len()], errors: &[String]) -> Row {
+fn seed_wall_row(n: u64, walls: &[Option<Summary>; SEED_SIDES], errors: &[String]) -> Row {
     let [daemon, python, python_unbuffered, bare] = walls;
     let speedup = |other: &Option<Summary>| -> Option<f64> {
         Some(other.as_ref()?.median / daemon.as_ref()?.median)
     };
-    let ms = |s: &Option<Summary>| s.as_ref().map_or("–".into(), |s| ms_spread(&scale(s, 1e3)));
     let rate = |s: &Option<Summary>| {
         s.as_ref().map_or("–".into(), |s| {
             format!("{}msg/s", si(n as f64 / s.median))
@@ -732,17 +703,12 @@ fn seed_wall_row(n: u64, walls: &[Option<Summary>; SEED_RUNS.len()], errors: &[S
 
 /// The same runs in CPU time: what each server burns for the stream, from
 /// its ready point to its exit.
-fn seed_cpu_row(n: u64, cpus: &[Option<Summary>; SEED_RUNS.len()], errors: &[String]) -> Row {
+fn seed_cpu_row(n: u64, cpus: &[Option<Summary>; SEED_SIDES], errors: &[String]) -> Row {
     let [daemon, python, python_unbuffered, bare] = cpus;
-    let ms = |s: &Option<Summary>| s.as_ref().map_or("–".into(), |s| ms_spread(&scale(s, 1e3)));
     let per_msg = |s: &Option<Summary>| {
         s.as_ref().map_or("–".into(), |s| {
             format!("{} ns/msg", sig3(s.median * 1e9 / n as f64))
         })
-    };
-    let less = |slow: &Option<Summary>| match (slow, daemon) {
-        (Some(s), Some(d)) if d.median > 0.0 => format!("{}×", sig3(s.median / d.median)),
-        _ => "–".into(),
     };
     Row {
         case: format!(
@@ -763,12 +729,9 @@ fn seed_cpu_row(n: u64, cpus: &[Option<Summary>; SEED_RUNS.len()], errors: &[Str
         ),
         ratio: format!(
             "{} less CPU (unbuffered: {}; bare read loop vs Python: {})",
-            less(python),
-            less(python_unbuffered),
-            match (python, bare) {
-                (Some(p), Some(b)) if b.median > 0.0 => format!("{}×", sig3(p.median / b.median)),
-                _ => "–".into(),
-            }
+            speedup_of(python, daemon),
+            speedup_of(python_unbuffered, daemon),
+            speedup_of(python, bare)
         ),
         target: "– (report)".into(),
         verdict: if errors.is_empty() {
@@ -895,31 +858,16 @@ fn bare_seed_pair_run(n: u64) -> Res<f64> {
 /// loop: the setting of the 205 k msg/s figure. Reported, no target.
 pub fn seed_pair(p: &Params) -> Vec<Row> {
     let n = p.seed_msgs;
-    let mut rates: [Vec<f64>; 3] = Default::default();
-    let mut errors = Vec::new();
-    for round in 1..=p.seed_rounds {
-        progress(&format!("seed pair: round {round}/{}", p.seed_rounds));
-        let runs: [(&str, &dyn Fn() -> Res<f64>); 3] = [
-            ("fifo-pingd", &|| daemon_seed_pair_run(n)),
-            ("Python server", &|| python_seed_pair_run(n)),
-            ("bare read loop", &|| bare_seed_pair_run(n)),
-        ];
-        for (i, (name, run)) in runs.iter().enumerate() {
-            match run() {
-                Ok(rate) => rates[i].push(rate),
-                Err(e) => {
-                    progress(&format!("seed pair: {name} round {round}: {e}"));
-                    errors.push(format!("{name} round {round}: {e}"));
-                }
-            }
-        }
-    }
+    let sides: [(&str, &dyn Fn() -> Res<f64>); 3] = [
+        ("fifo-pingd", &|| daemon_seed_pair_run(n)),
+        ("Python server", &|| python_seed_pair_run(n)),
+        ("bare read loop", &|| bare_seed_pair_run(n)),
+    ];
+    let (rates, errors) = interleave("seed pair", p.seed_rounds, &sides);
     let [daemon, python, bare] = rates.map(|r| summarize(&r));
     let rate = |s: &Option<Summary>| s.as_ref().map_or("–".into(), |s| si_spread(s, "msg/s"));
-    let vs_python = |s: &Option<Summary>| match (s, &python) {
-        (Some(s), Some(p)) => format!("{}×", sig3(s.median / p.median)),
-        _ => "–".into(),
-    };
+    // Rates: the ratio of two is how many times faster the first is.
+    let vs_python = |s: &Option<Summary>| speedup_of(s, &python);
     vec![Row {
         case: format!(
             "seed pair as published: the seed-style Python client (per message one `os.write(fd, b\"ping\")` and one print, stdout block-buffered; {} rounds + `end`) into each server; from the client's start to the server's exit",
@@ -939,6 +887,35 @@ pub fn seed_pair(p: &Params) -> Vec<Row> {
             Verdict::Fail(errors.join("; "))
         },
     }]
+}
+
+/// Runs every side once per round, in order; the results per side and the
+/// errors (a failed run is left out of its side and named here).
+fn interleave<T, const N: usize>(
+    name: &str,
+    rounds: usize,
+    sides: &[(&str, &dyn Fn() -> Res<T>); N],
+) -> ([Vec<T>; N], Vec<String>) {
+    let mut results: [Vec<T>; N] = std::array::from_fn(|_| Vec::new());
+    let mut errors = Vec::new();
+    for round in 1..=rounds {
+        progress(&format!("{name}: round {round}/{rounds}"));
+        for (i, (side, run)) in sides.iter().enumerate() {
+            match run() {
+                Ok(result) => results[i].push(result),
+                Err(e) => {
+                    progress(&format!("{name}: {side} round {round}: {e}"));
+                    errors.push(format!("{side} round {round}: {e}"));
+                }
+            }
+        }
+    }
+    (results, errors)
+}
+
+/// Seconds as `1.23 ms (1.01–1.50)`, or a dash when there were no runs.
+fn ms(s: &Option<Summary>) -> String {
+    s.as_ref().map_or("–".into(), |s| ms_spread(&scale(s, 1e3)))
 }
 
 /// How many times faster `fast` is than `slow` (medians), as text.
@@ -1127,24 +1104,30 @@ fn bare_latency_run(samples: usize) -> Res<Vec<f64>> {
     make_fifo(&fifo)?;
     let path = scratch.path("log.sock");
     let sock = latency_sink(&path)?;
+    let mut child = spawn_bare_echo(&fifo, &path)?;
+    let result = sample_latency(&fifo, &sock, samples);
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Starts the bare read → send loop on `fifo` (made already), logging to
+/// `socket`; returns once it has both open.
+fn spawn_bare_echo(fifo: &Path, socket: &Path) -> Res<Child> {
     let mut child = roles::command("bare-echo")
-        .arg(&fifo)
-        .arg(&path)
+        .arg(fifo)
+        .arg(socket)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start the bare loop: {e}"))?;
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut line)
-        .map_err(|e| format!("bare loop: {e}"))?;
-    let result = if line.trim() == "ready" {
-        sample_latency(&fifo, &sock, samples)
-    } else {
-        Err(format!("bare loop said {line:?}"))
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    let said = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line);
+    if said.is_err() || line.trim() != "ready" {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("the bare loop said {line:?} instead of ready"));
+    }
+    Ok(child)
 }
 
 // ---------------------------------------------------------------------------
@@ -1447,20 +1430,8 @@ fn idle_bare_run(seconds: u64) -> Res<IdleRun> {
     let fifo = scratch.path("fifo");
     make_fifo(&fifo)?;
     let sink = LogSink::bind(scratch.path("log.sock"))?;
-    let mut child = roles::command("bare-echo")
-        .arg(&fifo)
-        .arg(&sink.path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start the bare loop: {e}"))?;
+    let mut child = spawn_bare_echo(&fifo, &sink.path)?;
     let result = (|| {
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .map_err(|e| format!("bare loop: {e}"))?;
-        if line.trim() != "ready" {
-            return Err(format!("bare loop said {line:?}"));
-        }
         std::thread::sleep(Duration::from_millis(200));
         let ns0 = cpu_ns_of(child.id())?;
         let (opens, pings) = idle_writers(&fifo, seconds)?;

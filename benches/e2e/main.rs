@@ -7,10 +7,10 @@
 //! target, pass/fail, then the machine, its load and the command.
 //!
 //! Cases: `batched`, `per-message`, `logged`, `seed`, `seed-pair`,
-//! `latency`, `startup`, `rss`, `idle`, `parser`. Daemon (A) and baseline (B) runs alternate
-//! A B A B; rates are medians over the rounds with min–max, ratios are taken
-//! round by round. A run whose counts differ from what was sent fails its
-//! row whatever the speed.
+//! `latency`, `startup`, `rss`, `idle`, `parser`. Daemon (A) and baseline
+//! (B) runs alternate A B A B; rates are medians over the rounds with
+//! min–max, ratios are taken round by round. A run whose counts differ from
+//! what was sent fails its row whatever the speed.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it does nothing:
 //! the test suite checks correctness, never timing.
