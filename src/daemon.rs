@@ -4,11 +4,11 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -28,9 +28,14 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Reads per wake-up before signals get a look-in again (a writer flooding
 /// the FIFO must not make SIGTERM wait).
 const READS_PER_WAKEUP: usize = 64;
-/// What is read after the FIFO is unlinked at shutdown, so that messages
-/// already written are still counted, without letting a flood delay the stop.
-const DRAIN_LIMIT_BYTES: usize = 4 * 1024 * 1024;
+/// How long the last reads of a FIFO whose path is gone (at the stop, or
+/// moved by a reload) wait for clients that opened it before and still have
+/// it open; bounds the stop however a client behaves.
+const LAST_READS_GRACE: Duration = Duration::from_millis(100);
+/// While waiting for them: how often to look whether they have all gone. A
+/// FIFO's reader is not woken when the last writer leaves unless that writer
+/// opened it after the reader did, so end-of-file is read, not waited for.
+const LAST_READS_SLICE_MS: u8 = 5;
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -513,11 +518,20 @@ impl Daemon {
         } else if new.fifo.path != self.config.fifo.path {
             let moved = Fifo::open_or_create(&new.fifo)?;
             // Unlink the old path first, so that no writer can open it after
-            // the last read; then count what is in the old FIFO and close it
-            // at once (later writes to it fail with EPIPE, not silently).
+            // the last reads; then read the old FIFO until the clients that
+            // had it open are gone, and close it (later writes to it fail
+            // with EPIPE, not silently).
             let removal = self.fifo.remove_if_ours();
-            *stop = self.read_burst(READS_PER_WAKEUP, self.config.messages.on_end)?;
-            let old = std::mem::replace(&mut self.fifo, moved);
+            let mut old = std::mem::replace(&mut self.fifo, moved);
+            let wait_for_writers = old.become_last_reader();
+            *stop = read_to_end(
+                old.as_fd(),
+                wait_for_writers,
+                &mut self.buf,
+                &mut self.parser,
+                &mut self.out,
+                self.config.messages.on_end,
+            );
             let old_path = old.path().to_owned();
             drop(old);
             let line = format!(
@@ -569,10 +583,16 @@ impl Daemon {
         let removal = self.fifo.remove_if_ours();
         // Socket-activated: systemd keeps unread data for the next start.
         if self.fifo.origin() != Origin::SocketActivated {
-            let reads = DRAIN_LIMIT_BYTES / READ_BUFFER_BYTES;
-            // Already stopping: a further `end` changes nothing; a read error
-            // here only means there is nothing more to count.
-            let _ = self.read_burst(reads, OnEnd::Ignore);
+            let wait_for_writers = self.fifo.become_last_reader();
+            // Already stopping: a further `end` changes nothing.
+            read_to_end(
+                self.fifo.as_fd(),
+                wait_for_writers,
+                &mut self.buf,
+                &mut self.parser,
+                &mut self.out,
+                OnEnd::Ignore,
+            );
         }
         let mut handler = Handler {
             out: &mut self.out,
@@ -601,6 +621,48 @@ impl Daemon {
         ));
         out.logger.flush();
     }
+}
+
+/// The last reads of a FIFO whose path is gone: until end-of-file (every
+/// client that had it open has closed it) when `wait_for_writers`, else
+/// until it is empty; never longer than [`LAST_READS_GRACE`], however much a
+/// client keeps writing. Returns a stop reason if an `end` asked for one; a
+/// read error only ends the reads (the FIFO is being closed anyway).
+fn read_to_end(
+    fd: BorrowedFd<'_>,
+    wait_for_writers: bool,
+    buf: &mut [u8],
+    parser: &mut Parser,
+    out: &mut Output,
+    on_end: OnEnd,
+) -> Option<StopReason> {
+    let deadline = Instant::now() + LAST_READS_GRACE;
+    let mut handler = Handler {
+        out,
+        on_end,
+        stop: None,
+        now: Instant::now(),
+    };
+    while Instant::now() < deadline {
+        match nix::unistd::read(fd, buf) {
+            // End-of-file: no writer left, nothing left to read.
+            Ok(0) => break,
+            Ok(n) => {
+                handler.out.counters.bytes += n as u64;
+                parser.feed(&buf[..n], &mut handler);
+            }
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) if wait_for_writers => {
+                // Empty, but some client still has it open.
+                parser.end_of_burst(&mut handler);
+                let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(LAST_READS_SLICE_MS));
+            }
+            Err(_) => break,
+        }
+    }
+    parser.end_of_burst(&mut handler);
+    handler.stop
 }
 
 fn status_line(fifo: &Fifo, counters: &Counters) -> String {

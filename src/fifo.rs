@@ -285,6 +285,34 @@ impl Fifo {
             Err(errno) => Removal::Failed(errno),
         }
     }
+
+    /// For the last reads once the path is gone: swaps the read-write
+    /// descriptor for a read-only one of this same FIFO. With no writer of
+    /// its own left, the daemon then sees end-of-file once the last client
+    /// that opened the FIFO before its path was removed has closed it, so
+    /// what such a client writes late is still read; a client that writes
+    /// after the daemon has closed the reader too gets EPIPE, not silent
+    /// loss. False, and nothing changed, when that is not possible (no
+    /// /proc, or no read permission on the FIFO for the daemon itself).
+    pub fn become_last_reader(&mut self) -> bool {
+        // /proc/self/fd/N opens the pipe this descriptor refers to, whatever
+        // the path names now (a new open file description, its own flags).
+        let proc_path = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        let Ok(reader) = open(
+            proc_path.as_str(),
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+            Mode::empty(),
+        ) else {
+            return false;
+        };
+        match fstat(&reader) {
+            Ok(st) if is_fifo(&st) && st.st_dev == self.dev && st.st_ino == self.ino => {
+                self.fd = reader;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl AsFd for Fifo {

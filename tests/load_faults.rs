@@ -557,6 +557,61 @@ fn reload_moving_the_fifo_during_load() {
     }
 }
 
+/// SIGTERM while writers open the FIFO, write one ping and close, over and
+/// over: every ping whose write succeeded is counted, including those from
+/// writers that opened the FIFO just before the daemon removed it and wrote
+/// just after its last read of the pipe. (Before the daemon waited for such
+/// writers, 1 in 4 runs of the moving-reload test above lost a ping or two
+/// this way.) Writers stop when the FIFO is gone or has no reader.
+#[test]
+fn sigterm_during_load_counts_every_acknowledged_ping() {
+    let d = Daemon::start(&quiet());
+    d.wait_ready();
+    let path = d.fifo.clone();
+    let halfway = AtomicBool::new(false);
+    let stopping = AtomicBool::new(false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (sent, c) = std::thread::scope(|s| {
+        let writers = s.spawn(|| {
+            run_writers(&d, 4, |i| {
+                let mut sent = 0u64;
+                let framing = FRAMINGS[i];
+                loop {
+                    let result = FifoWriter::open(&path)
+                        .and_then(|mut w| w.write_polling(framing, deadline));
+                    match result {
+                        Ok(()) => sent += 1,
+                        // Gone (ENOENT), no reader (ENXIO), or the reader
+                        // closed before the write (EPIPE: nothing written).
+                        Err(e)
+                            if stopping.load(Ordering::SeqCst)
+                                && (e.contains("cannot open") || e.contains("Broken pipe")) =>
+                        {
+                            if e.contains("cannot open") {
+                                return Ok(sent);
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    if sent == 2000 && i == 0 {
+                        halfway.store(true, Ordering::SeqCst);
+                    }
+                }
+            })
+        });
+        wait_for(
+            &d,
+            "the writers to be under way",
+            Duration::from_secs(30),
+            || halfway.load(Ordering::SeqCst),
+        );
+        stopping.store(true, Ordering::SeqCst);
+        let c = d.stop();
+        (writers.join().expect("writers"), c)
+    });
+    tally(&d, "SIGTERM during load", sent, &c);
+}
+
 // ---------------------------------------------------------------------------
 // Logging and notification faults
 
