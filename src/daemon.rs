@@ -30,11 +30,21 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 const READS_PER_WAKEUP: usize = 64;
 /// How long the last reads of a FIFO whose path is gone (at the stop, or
 /// moved by a reload) wait for clients that opened it before and still have
-/// it open; bounds the stop however a client behaves.
-const LAST_READS_GRACE: Duration = Duration::from_millis(100);
-/// While waiting for them: how often to look whether they have all gone. A
-/// FIFO's reader is not woken when the last writer leaves unless that writer
-/// opened it after the reader did, so end-of-file is read, not waited for.
+/// it open; bounds the stop however a client behaves. Clients write and
+/// close within microseconds; the margin is for a loaded machine, where a
+/// client can be kept off the CPU for a tenth of a second between its open
+/// and its write (seen in the test suite with 100 ms).
+const LAST_READS_GRACE: Duration = Duration::from_secs(1);
+/// What those last reads take at most, so that a client writing without
+/// pause cannot hold up the stop for the whole grace period: the largest
+/// pipe buffer an unprivileged client can ask for (`/proc/sys/fs/
+/// pipe-max-size`, 1 MiB by default), so what was written before the stop
+/// still fits.
+const LAST_READS_MAX_BYTES: u64 = 1024 * 1024;
+/// While waiting for them: how often to look whether they have all gone. The
+/// read-only descriptor is woken (POLLHUP) when the last of them closes, but
+/// only for writers that opened the FIFO after it did (not so for a reused
+/// FIFO's earlier clients, or when it had to be opened late).
 const LAST_READS_SLICE_MS: u8 = 5;
 
 #[derive(Debug, Error)]
@@ -625,9 +635,10 @@ impl Daemon {
 
 /// The last reads of a FIFO whose path is gone: until end-of-file (every
 /// client that had it open has closed it) when `wait_for_writers`, else
-/// until it is empty; never longer than [`LAST_READS_GRACE`], however much a
-/// client keeps writing. Returns a stop reason if an `end` asked for one; a
-/// read error only ends the reads (the FIFO is being closed anyway).
+/// until it is empty; never longer than [`LAST_READS_GRACE`] nor more than
+/// [`LAST_READS_MAX_BYTES`], however a client behaves. Returns a stop
+/// reason if an `end` asked for one; a read error only ends the reads (the
+/// FIFO is being closed anyway).
 fn read_to_end(
     fd: BorrowedFd<'_>,
     wait_for_writers: bool,
@@ -643,11 +654,24 @@ fn read_to_end(
         stop: None,
         now: Instant::now(),
     };
-    while Instant::now() < deadline {
+    let mut taken = 0u64;
+    while taken < LAST_READS_MAX_BYTES {
+        if Instant::now() >= deadline {
+            // Out of time with a client still connected: take what it has
+            // written since the last look; what it writes from here to the
+            // close is lost with the pipe, after the close its writes fail
+            // with EPIPE.
+            if let Ok(n @ 1..) = nix::unistd::read(fd, buf) {
+                handler.out.counters.bytes += n as u64;
+                parser.feed(&buf[..n], &mut handler);
+            }
+            break;
+        }
         match nix::unistd::read(fd, buf) {
             // End-of-file: no writer left, nothing left to read.
             Ok(0) => break,
             Ok(n) => {
+                taken += n as u64;
                 handler.out.counters.bytes += n as u64;
                 parser.feed(&buf[..n], &mut handler);
             }

@@ -64,6 +64,11 @@ pub enum Origin {
 #[derive(Debug)]
 pub struct Fifo {
     fd: OwnedFd,
+    /// A read-only descriptor of the same FIFO, opened right after `fd`,
+    /// for [`Fifo::become_last_reader`]: opened before clients open the FIFO,
+    /// it is told (POLLHUP) when the last of them closes it. None if it
+    /// could not be opened (then one is opened when needed).
+    last_reader: Option<OwnedFd>,
     path: PathBuf,
     dev: u64,
     ino: u64,
@@ -164,8 +169,10 @@ impl Fifo {
             });
         }
 
+        let last_reader = reopen_read_only(&fd, st.st_dev, st.st_ino);
         let fifo = Fifo {
             fd,
+            last_reader,
             path: path.to_owned(),
             dev: st.st_dev,
             ino: st.st_ino,
@@ -212,6 +219,8 @@ impl Fifo {
         .map_err(os(path, "make the descriptor non-blocking"))?;
         Ok(Some(Fifo {
             fd,
+            // Never retired by the daemon: systemd keeps it and its data.
+            last_reader: None,
             path: path.to_owned(),
             dev: st.st_dev,
             ino: st.st_ino,
@@ -295,24 +304,35 @@ impl Fifo {
     /// loss. False, and nothing changed, when that is not possible (no
     /// /proc, or no read permission on the FIFO for the daemon itself).
     pub fn become_last_reader(&mut self) -> bool {
-        // /proc/self/fd/N opens the pipe this descriptor refers to, whatever
-        // the path names now (a new open file description, its own flags).
-        let proc_path = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
-        let Ok(reader) = open(
-            proc_path.as_str(),
-            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
-            Mode::empty(),
-        ) else {
-            return false;
-        };
-        match fstat(&reader) {
-            Ok(st) if is_fifo(&st) && st.st_dev == self.dev && st.st_ino == self.ino => {
+        let reader = self
+            .last_reader
+            .take()
+            .or_else(|| reopen_read_only(&self.fd, self.dev, self.ino));
+        match reader {
+            Some(reader) => {
                 self.fd = reader;
                 true
             }
-            _ => false,
+            None => false,
         }
     }
+}
+
+/// A read-only, non-blocking descriptor of the FIFO `fd` refers to, checked
+/// to be that same FIFO; None when not possible (no /proc, no read
+/// permission, out of descriptors).
+fn reopen_read_only(fd: &OwnedFd, dev: u64, ino: u64) -> Option<OwnedFd> {
+    // /proc/self/fd/N opens the pipe this descriptor refers to, whatever the
+    // path names now (a new open file description, with its own flags).
+    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let reader = open(
+        proc_path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = fstat(&reader).ok()?;
+    (is_fifo(&st) && st.st_dev == dev && st.st_ino == ino).then_some(reader)
 }
 
 impl AsFd for Fifo {
