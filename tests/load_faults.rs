@@ -612,6 +612,49 @@ fn sigterm_during_load_counts_every_acknowledged_ping() {
     tally(&d, "SIGTERM during load", sent, &c);
 }
 
+/// The stop waits for clients that opened the FIFO before it: one that
+/// writes after the path is gone is still counted; one that keeps it open
+/// without writing holds the stop up for the grace period at most, and its
+/// write after the stop fails with EPIPE instead of vanishing.
+#[test]
+fn sigterm_reads_clients_that_opened_before_the_stop() {
+    let d = Daemon::start(&quiet());
+    d.wait_ready();
+    let path = d.fifo.clone();
+    let mut late = FifoWriter::open(&path).unwrap_or_else(|e| d.fail(&e));
+    let mut idle = FifoWriter::open(&path).unwrap_or_else(|e| d.fail(&e));
+    let since = d.log().len();
+    let t0 = Instant::now();
+    d.signal(Signal::SIGTERM);
+    wait_for(&d, "the daemon to remove the FIFO", TIMEOUT, || {
+        node_info(&path).is_err()
+    });
+    late.write_once(b"ping\n")
+        .unwrap_or_else(|e| d.fail(&format!("a client that opened before the stop: {e}")));
+    drop(late);
+    d.expect_exit_code(EX_OK, TIMEOUT);
+    let took = t0.elapsed();
+    let (_, e) = d.wait_log_since(since, "stopping (");
+    let c = counters(e.message());
+    if c.get("pings") != Some(&1) {
+        d.fail(&format!(
+            "the ping written after the FIFO was removed was not counted: {c:?}"
+        ));
+    }
+    // The grace period is 1 s; anything near TIMEOUT means it is not bounded.
+    if took > Duration::from_secs(5) {
+        d.fail(&format!(
+            "a client holding the FIFO open held up the stop for {took:.2?}"
+        ));
+    }
+    match idle.write_once(b"ping\n") {
+        Err(e) if e.contains("Broken pipe") => {}
+        other => d.fail(&format!(
+            "a write after the stop should fail with EPIPE, got {other:?}"
+        )),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Logging and notification faults
 
