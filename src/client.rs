@@ -39,7 +39,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, open, openat, readlink};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{
-    FchmodatFlags, FileStat, Mode, SFlag, fchmod, fchmodat, fstat, fstatat, lstat,
+    FchmodatFlags, FileStat, Mode, SFlag, fchmod, fchmodat, fstat, fstatat, lstat, stat,
 };
 use nix::unistd::{
     Gid, Group, Uid, UnlinkatFlags, User, fchown, getegid, geteuid, getgroups, getpid, mkfifoat,
@@ -57,7 +57,7 @@ use crate::exit::{
     EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, Failure,
 };
 use crate::fifo::file_type_name;
-use crate::reply::PONG;
+use crate::reply::{MAX_ROUND_TRIP, PONG, STALE_REPLY_AGE};
 
 pub const PROGRAM: &str = "fifo-pingctl";
 /// How long to wait for room in the pipe and, with `--wait`, for the pong.
@@ -70,9 +70,9 @@ pub const REPLY_FIFO_MODE: u32 = 0o620;
 pub const REPLY_NAME_PREFIX: &str = "pingctl.";
 /// `mkfifoat` attempts with fresh names before giving up on `EEXIST`.
 const NAME_ATTEMPTS: usize = 16;
-/// The longest message: `?ping ` and a 64-byte name and `\n`; far below
+/// The longest message: `\n?ping `, a 64-byte name and `\n`; far below
 /// `PIPE_BUF` (4096 on Linux, at least 512 by POSIX), so one write is atomic.
-const MAX_MESSAGE: usize = 6 + crate::protocol::MAX_REPLY_NAME + 1;
+const MAX_MESSAGE: usize = 1 + 6 + crate::protocol::MAX_REPLY_NAME + 1;
 const _: () = assert!(MAX_MESSAGE <= 512 && MAX_MESSAGE <= libc::PIPE_BUF);
 
 pub const HELP: &str = "\
@@ -134,6 +134,11 @@ pub enum UsageError {
     UnexpectedArgument(String),
     #[error("missing command: ping or end")]
     MissingCommand,
+    #[error(
+        "--timeout: at most {max} seconds with --wait (fifo-pingd removes reply FIFOs older than {stale} seconds), found {0:?}",
+        max = MAX_ROUND_TRIP.as_secs(), stale = STALE_REPLY_AGE.as_secs()
+    )]
+    WaitTimeout(String),
     #[error("--wait works only with ping (the daemon answers nothing to end)")]
     WaitNeedsPing,
     #[error("argument is not valid UTF-8: {0:?}")]
@@ -166,8 +171,10 @@ impl Action {
 
     fn message(self) -> &'static [u8] {
         match self {
-            Action::Ping => b"ping\n",
-            Action::End => b"end\n",
+            // The leading separator closes whatever another writer left
+            // unterminated in the pipe, so it cannot swallow this word.
+            Action::Ping => b"\nping\n",
+            Action::End => b"\nend\n",
         }
     }
 }
@@ -277,6 +284,12 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
     let action = command.ok_or(UsageError::MissingCommand)?;
     if options.wait && action != Action::Ping {
         return Err(UsageError::WaitNeedsPing);
+    }
+    if options.wait && options.timeout > MAX_ROUND_TRIP {
+        return Err(UsageError::WaitTimeout(format!(
+            "{}",
+            options.timeout.as_secs_f64()
+        )));
     }
     options.command = Command::Send(action);
     Ok(options)
@@ -714,6 +727,29 @@ impl ControlFifo {
             }
             Err(errno) => return Err(os_failure(format!("{shown}: cannot look it up"), errno)),
         };
+        // A link is followed (the packaged /run/fifo-ping is one, made by
+        // tmpfiles.d), but what it leads to is looked at like the path
+        // itself: only a FIFO is ever opened.
+        let link = is_type(&before, SFlag::S_IFLNK);
+        let before = if link {
+            match stat(path) {
+                Ok(st) => st,
+                Err(Errno::ENOENT) => {
+                    return Err(failure(
+                        EX_UNAVAILABLE,
+                        format!(
+                            "fifo-pingd is not running: {shown} is {}, which does not exist (the daemon's directory is removed while it is stopped; start it with `systemctl start fifo-pingd` or fifo-pingd.socket, or pass --fifo PATH)",
+                            describe_non_fifo(path, &before)
+                        ),
+                    ));
+                }
+                Err(errno) => {
+                    return Err(os_failure(format!("{shown}: cannot follow the link"), errno));
+                }
+            }
+        } else {
+            before
+        };
         if !is_type(&before, SFlag::S_IFIFO) {
             return Err(failure(
                 EX_UNAVAILABLE,
@@ -727,7 +763,7 @@ impl ControlFifo {
             path,
             OFlag::O_WRONLY
                 | OFlag::O_NONBLOCK
-                | OFlag::O_NOFOLLOW
+                | if link { OFlag::empty() } else { OFlag::O_NOFOLLOW }
                 | OFlag::O_CLOEXEC
                 | OFlag::O_NOCTTY,
             Mode::empty(),
@@ -960,6 +996,16 @@ impl ReplyFifo {
                     ));
                 }
                 Err(Errno::ENOENT) => return Err(missing_reply_dir(dir_path)),
+                Err(errno @ (Errno::ENOSPC | Errno::EDQUOT)) => {
+                    return Err(failure(
+                        EX_TEMPFAIL,
+                        format!(
+                            "cannot create a reply FIFO in {shown}: {} (the round-trip area is full: a flood, or many clients at once); fifo-pingd removes entries older than {} s, try again in half a minute",
+                            errno.desc(),
+                            STALE_REPLY_AGE.as_secs()
+                        ),
+                    ));
+                }
                 Err(errno) => {
                     return Err(failure(
                         EX_CANTCREAT,
@@ -1110,7 +1156,8 @@ pub fn round_trip(
 ) -> Result<Duration, ClientError> {
     let started = Instant::now();
     let reply = ReplyFifo::create(reply_dir)?;
-    let request = format!("?ping {}\n", reply.name());
+    // Leading separator: see Action::message.
+    let request = format!("\n?ping {}\n", reply.name());
     let sent = Instant::now();
     fifo.send(request.as_bytes(), deadline, interrupts)?;
     if reply.wait_pong(deadline, interrupts)? {

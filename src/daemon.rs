@@ -1,6 +1,15 @@
-//! The daemon loop: one `poll` on the FIFO and a signal self-pipe, large
-//! non-blocking reads fed to the protocol parser, and the stop, reload and
-//! status handshakes around it.
+//! The daemon loop: one `poll` on the FIFO, a signal self-pipe and the reply
+//! directory's inotify watch; large non-blocking reads fed to the protocol
+//! parser, with the stop flags looked at after every read; and the stop,
+//! reload and status handshakes around it.
+//!
+//! What a writer can make the loop spend is bounded: a read takes at most
+//! [`READ_BUFFER_BYTES`] and is followed by a look at the stop flags, so a
+//! SIGTERM is acted on within one read's parsing however the pipe is kept
+//! full; the pipe is kept at its own size ([`fifo::PIPE_BYTES`]) however a
+//! writer resizes it; a round-trip request costs one `fstatat` beyond its
+//! requester's limit ([`crate::reply::PONGS_PER_USER_PER_SECOND`]); the last
+//! reads at the stop are bounded in time and bytes.
 
 use std::fmt;
 use std::io;
@@ -16,18 +25,29 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use thiserror::Error;
 
 use crate::config::{self, Config, ConfigError, Location, OnEnd, Overrides, Source};
-use crate::fifo::{self, Fifo, FifoError, Origin, Removal};
+use crate::fifo::{self, Fifo, FifoError, Origin, PipeSize, Removal};
 use crate::logging::{Logger, REJECTION_LINES_PER_SECOND, RateLimit};
 use crate::notify::Notifier;
 use crate::protocol::{self, Parser, Rejection, Sink};
-use crate::reply::ReplyDir;
+use crate::reply::{ReplyDir, ReplyError, STALE_REPLY_AGE, UserNames};
 
 /// Bytes per `read`: a whole default pipe buffer, so one read usually
 /// empties the pipe.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
-/// Reads per wake-up before signals get a look-in again (a writer flooding
-/// the FIFO must not make SIGTERM wait).
+/// Reads per wake-up before the other descriptors (reload, the reply
+/// directory's watch, the status) get a look-in again. SIGTERM and SIGINT do
+/// not wait for them: their flags are looked at after every read.
 const READS_PER_WAKEUP: usize = 64;
+/// How often at most the pipe's size is looked at (one `fcntl`), on a
+/// wake-up that read something; a writer that resized it gets it back this
+/// soon.
+const PIPE_SIZE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// Socket-activated, `end` stops the daemon and the next write starts it
+/// again: each `end` is a start. So many starts in a row would trip
+/// systemd's start limit and leave the socket failed; the daemon therefore
+/// runs at least this long after its start before it acts on an `end`
+/// (serving what comes meanwhile), which bounds the starts to one a second.
+const SOCKET_ACTIVATED_MIN_UPTIME: Duration = Duration::from_secs(1);
 /// How long the last reads of a FIFO whose path is gone (at the stop, or
 /// moved by a reload) wait for clients that opened it before and still have
 /// it open; bounds the stop however a client behaves. Clients write and
@@ -74,23 +94,26 @@ pub struct Counters {
     pub rejected: u64,
     pub bytes: u64,
     pub reloads: u64,
-    /// Pongs written for `?ping NAME` requests, and those that could not be.
+    /// Pongs written for `?ping NAME` requests, those that could not be, and
+    /// requests not answered because their requester was over its limit.
     pub pongs: u64,
     pub pongs_failed: u64,
+    pub pongs_limited: u64,
 }
 
 impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "pings={} ends={} rejected={} bytes={} reloads={} pongs={} pongs_failed={}",
+            "pings={} ends={} rejected={} bytes={} reloads={} pongs={} pongs_failed={} pongs_limited={}",
             self.pings,
             self.ends,
             self.rejected,
             self.bytes,
             self.reloads,
             self.pongs,
-            self.pongs_failed
+            self.pongs_failed,
+            self.pongs_limited
         )
     }
 }
@@ -145,6 +168,11 @@ impl Signals {
         Ok(signals)
     }
 
+    /// SIGTERM or SIGINT arrived (the flag is left for the loop to take).
+    fn stop_pending(&self) -> bool {
+        self.term.load(Ordering::SeqCst) || self.int.load(Ordering::SeqCst)
+    }
+
     fn drain(&self) {
         let mut buf = [0u8; 64];
         while let Ok(n) = (&self.wake).read_some(&mut buf) {
@@ -174,6 +202,8 @@ struct Output {
     ping_lines: RateLimit,
     rejection_lines: RateLimit,
     replies: ReplyDir,
+    /// Requesters' names for the round-trip log line.
+    names: UserNames,
 }
 
 impl Output {
@@ -249,9 +279,29 @@ impl Sink for Handler<'_> {
     }
 
     fn ping_with_reply(&mut self, reply_to: &str) {
-        self.pings(1);
         let out = &mut *self.out;
-        match out.replies.send_pong(reply_to) {
+        out.counters.pings += 1;
+        let answer = out.replies.send_pong(reply_to, self.now);
+        if out.logger.enabled(config::Level::Info) {
+            let (lines, summary) = out.ping_lines.take(1, self.now);
+            if let Some(suppressed) = summary {
+                out.logger
+                    .info(&format!("suppressed {suppressed} received-ping lines"));
+            }
+            if lines > 0 {
+                // The requester is the reply FIFO's owner: the one thing a
+                // FIFO server can learn about who wrote.
+                let line = match answer.requester {
+                    Some(uid) => format!(
+                        "received ping (round trip) from {} (uid {uid})",
+                        out.names.get(uid)
+                    ),
+                    None => "received ping (round trip)".to_owned(),
+                };
+                out.logger.info(&line);
+            }
+        }
+        match answer.result {
             Ok(()) => {
                 out.counters.pongs += 1;
                 if out.logger.enabled(config::Level::Debug) {
@@ -260,7 +310,11 @@ impl Sink for Handler<'_> {
                 }
             }
             Err(e) => {
-                out.counters.pongs_failed += 1;
+                if matches!(e, ReplyError::Limited { .. }) {
+                    out.counters.pongs_limited += 1;
+                } else {
+                    out.counters.pongs_failed += 1;
+                }
                 out.client_problem(config::Level::Notice, self.now, || {
                     format!("no pong sent: {e}")
                 });
@@ -291,6 +345,12 @@ struct Daemon {
     parser: Parser,
     out: Output,
     buf: Vec<u8>,
+    started: Instant,
+    /// When the pipe's size was last looked at.
+    pipe_checked: Instant,
+    /// An `end` read too soon after a socket-activated start: the stop
+    /// waits until then ([`SOCKET_ACTIVATED_MIN_UPTIME`]).
+    deferred_end: Option<Instant>,
 }
 
 /// Runs the daemon until SIGTERM, SIGINT or `end`.
@@ -335,6 +395,7 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
             ping_lines: RateLimit::new(config.log.ping_lines_per_second, now),
             rejection_lines: RateLimit::new(REJECTION_LINES_PER_SECOND, now),
             replies: ReplyDir::new(&config.reply_directory),
+            names: UserNames::default(),
         },
         location,
         overrides,
@@ -342,7 +403,11 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
         notifier: Notifier::from_env(),
         fifo,
         buf: vec![0; READ_BUFFER_BYTES],
+        started: now,
+        pipe_checked: now,
+        deferred_end: None,
     };
+    daemon.check_pipe_size(now);
     daemon.announce_listening();
     daemon.notify_ready();
     daemon.out.logger.flush();
@@ -354,6 +419,13 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
 
 impl Daemon {
     fn announce_listening(&mut self) {
+        if self.fifo.origin() != Origin::SocketActivated
+            && fifo::owner_root_not_applicable(&self.config.fifo)
+        {
+            self.out.logger.notice(
+                "[fifo] owner = root is not applied: the daemon runs unprivileged, so the FIFO keeps its own user (root has access anyway); remove the line to silence this",
+            );
+        }
         let how = match self.fifo.origin() {
             Origin::SocketActivated => "socket-activated fd 3, ",
             Origin::Reused => "reused an existing FIFO, ",
@@ -385,12 +457,16 @@ impl Daemon {
     fn serve(&mut self, signals: &Signals) -> Result<StopReason, DaemonError> {
         loop {
             let timeout = self.poll_timeout();
-            let (fifo_ready, signal_ready) = {
+            let (fifo_ready, signal_ready, reply_dir_ready) = {
+                let watch = self.out.replies.watch_fd();
                 let mut fds = [
                     PollFd::new(self.fifo.as_fd(), PollFlags::POLLIN),
                     PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN),
+                    // Without a watch, the signal pipe stands in (polled twice, harmless).
+                    PollFd::new(watch.unwrap_or(signals.wake.as_fd()), PollFlags::POLLIN),
                 ];
-                match poll(&mut fds, timeout) {
+                let count = if watch.is_some() { 3 } else { 2 };
+                match poll(&mut fds[..count], timeout) {
                     Ok(_) => {}
                     Err(Errno::EINTR) => continue,
                     Err(errno) => {
@@ -401,7 +477,7 @@ impl Daemon {
                     }
                 }
                 let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), ready(&fds[1]))
+                (ready(&fds[0]), ready(&fds[1]), count == 3 && ready(&fds[2]))
             };
 
             if signal_ready {
@@ -415,9 +491,18 @@ impl Daemon {
             }
             if fifo_ready {
                 let on_end = self.config.messages.on_end;
-                if let Some(reason) = self.read_burst(READS_PER_WAKEUP, on_end)? {
-                    return Ok(reason);
+                if let Some(reason) = self.read_burst(READS_PER_WAKEUP, on_end, signals)? {
+                    self.deferred_end = match self.end_allowed_at(reason) {
+                        None => return Ok(reason),
+                        Some(at) => self.deferred_end.or(Some(at)),
+                    };
                 }
+            }
+            if self.deferred_end.is_some_and(|at| Instant::now() >= at) {
+                return Ok(StopReason::End);
+            }
+            if reply_dir_ready {
+                self.out.replies.entries_created(Instant::now());
             }
             if signals.hup.swap(false, Ordering::SeqCst)
                 && let Some(reason) = self.reload()
@@ -433,6 +518,38 @@ impl Daemon {
         }
     }
 
+    /// None: stop now. Some(t): an `end` came too soon after a
+    /// socket-activated start, stop at `t`.
+    fn end_allowed_at(&self, reason: StopReason) -> Option<Instant> {
+        let earliest = self.started + SOCKET_ACTIVATED_MIN_UPTIME;
+        (reason == StopReason::End
+            && self.fifo.origin() == Origin::SocketActivated
+            && Instant::now() < earliest)
+            .then_some(earliest)
+    }
+
+    /// Sets the pipe back to its own size if a writer changed it.
+    fn check_pipe_size(&mut self, now: Instant) {
+        self.pipe_checked = now;
+        let (found, restored) = match self.fifo.keep_pipe_size() {
+            PipeSize::Kept => return,
+            PipeSize::Restored { found } => (found, true),
+            PipeSize::Changed { found } => (found, false),
+        };
+        let path = self.fifo.path().display().to_string();
+        self.out
+            .client_problem(config::Level::Notice, now, || match restored {
+                true => format!(
+                    "{path}: a writer had set the pipe buffer to {found} bytes; set back to {}",
+                    fifo::PIPE_BYTES
+                ),
+                false => format!(
+                    "{path}: a writer has set the pipe buffer to {found} bytes; it is set back to {} once read",
+                    fifo::PIPE_BYTES
+                ),
+            });
+    }
+
     /// Until the next status refresh, watchdog ping or log summary; forever
     /// when idle, so an idle daemon makes no system calls at all.
     fn poll_timeout(&self) -> PollTimeout {
@@ -440,6 +557,8 @@ impl Daemon {
             self.notifier.next_deadline(),
             self.out.ping_lines.deadline(),
             self.out.rejection_lines.deadline(),
+            self.out.replies.sweep_deadline(),
+            self.deferred_end,
         ];
         match deadlines.into_iter().flatten().min() {
             None => PollTimeout::NONE,
@@ -453,18 +572,21 @@ impl Daemon {
         }
     }
 
-    /// Reads until the pipe is empty (or `max_reads` reads) and parses what
-    /// came; returns a stop reason if an `end` asked for one.
+    /// Reads until the pipe is empty (or `max_reads` reads, or a stop signal
+    /// arrives) and parses what came; returns a stop reason if an `end`
+    /// asked for one.
     fn read_burst(
         &mut self,
         max_reads: usize,
         on_end: OnEnd,
+        signals: &Signals,
     ) -> Result<Option<StopReason>, DaemonError> {
+        let now = Instant::now();
         let mut handler = Handler {
             out: &mut self.out,
             on_end,
             stop: None,
-            now: Instant::now(),
+            now,
         };
         for _ in 0..max_reads {
             let n = fifo::read_available(self.fifo.as_fd(), &mut self.buf)
@@ -476,18 +598,59 @@ impl Daemon {
                 self.parser.end_of_burst(&mut handler);
                 break;
             }
+            if signals.stop_pending() {
+                break;
+            }
+            handler.now = Instant::now();
         }
         let stop = handler.stop;
         self.notifier.status_changed();
+        if now.duration_since(self.pipe_checked) >= PIPE_SIZE_CHECK_INTERVAL {
+            self.check_pipe_size(now);
+        }
         Ok(stop)
     }
 
     fn housekeeping(&mut self) {
         let now = Instant::now();
         self.out.flush_summaries(now);
+        if self.out.replies.sweep_deadline().is_some_and(|at| now >= at) {
+            self.sweep_replies(now);
+        }
         let (fifo, counters) = (&self.fifo, &self.out.counters);
         if let Some(e) = self.notifier.tick(now, || status_line(fifo, counters)) {
             self.out.logger.warning(&e);
+        }
+    }
+
+    /// Removes stale entries of the reply directory (a flood's, or those of
+    /// clients killed before they could remove their own).
+    fn sweep_replies(&mut self, now: Instant) {
+        let path = self.out.replies.path().display().to_string();
+        match self.out.replies.sweep(now, STALE_REPLY_AGE) {
+            Ok(sweep) => {
+                if sweep.removed > 0 {
+                    let line = format!(
+                        "{path}: removed {} stale entries (older than {} s)",
+                        sweep.removed,
+                        STALE_REPLY_AGE.as_secs()
+                    );
+                    self.out.client_problem(config::Level::Notice, now, || line);
+                }
+                if sweep.stuck > 0 {
+                    let line = format!(
+                        "{path}: {} stale entries cannot be removed (non-empty directories?)",
+                        sweep.stuck
+                    );
+                    self.out.client_problem(config::Level::Warning, now, || line);
+                }
+            }
+            Err(errno) => {
+                let line = format!(
+                    "{path}: cannot list the reply directory to remove stale entries ({errno}); it should be owned by the daemon's user"
+                );
+                self.out.client_problem(config::Level::Warning, now, || line);
+            }
         }
     }
 

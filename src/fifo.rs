@@ -231,7 +231,11 @@ impl Fifo {
     /// Sets owner, group and mode through the descriptor (never the path,
     /// which could have been swapped for a link by now).
     pub fn apply_permissions(&self, config: &FifoConfig) -> Result<(), FifoError> {
-        let owner = config.owner.as_ref().map(|o| Uid::from_raw(o.id));
+        let owner = config
+            .owner
+            .as_ref()
+            .filter(|_| !owner_root_not_applicable(config))
+            .map(|o| Uid::from_raw(o.id));
         let group = config.group.as_ref().map(|g| Gid::from_raw(g.id));
         if owner.is_some() || group.is_some() {
             fchown(&self.fd, owner, group).map_err(|errno| match errno {
@@ -352,6 +356,15 @@ pub enum Removal {
     Failed(Errno),
 }
 
+/// `owner = "root"` in a daemon that is not root: what 0.1 configs said
+/// (that daemon ran as root). It is not applied, and not an error: root has
+/// every access to the FIFO whoever owns it, so the FIFO keeps the daemon's
+/// own user and nobody gains or loses anything. Any other owner still needs
+/// CAP_CHOWN and fails without it.
+pub fn owner_root_not_applicable(config: &FifoConfig) -> bool {
+    config.owner.as_ref().is_some_and(|o| o.id == 0) && !Uid::effective().is_root()
+}
+
 /// Refuses a directory where someone other than root or us could swap the
 /// FIFO for something else between our checks.
 fn check_directory(path: &Path) -> Result<(), FifoError> {
@@ -379,7 +392,7 @@ fn check_directory(path: &Path) -> Result<(), FifoError> {
     Ok(())
 }
 
-fn name_of_uid(uid: u32) -> String {
+pub fn name_of_uid(uid: u32) -> String {
     nix::unistd::User::from_uid(Uid::from_raw(uid))
         .ok()
         .flatten()
@@ -391,6 +404,44 @@ fn name_of_gid(gid: u32) -> String {
         .ok()
         .flatten()
         .map_or_else(|| gid.to_string(), |g| g.name)
+}
+
+/// The pipe buffer the daemon keeps: the kernel's default (16 pages). A
+/// writer may change a pipe's size (`F_SETPIPE_SZ`): shrunk, every other
+/// writer's throughput drops; grown to 1 MiB, a flood queues that much in
+/// front of everybody else's message and of the stop. The daemon sets it back.
+pub const PIPE_BYTES: usize = 64 * 1024;
+
+/// What [`Fifo::keep_pipe_size`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipeSize {
+    /// As it should be.
+    Kept,
+    /// A writer had changed it to this many bytes; it is set back.
+    Restored { found: usize },
+    /// Changed, and it could not be set back yet (`EBUSY`: more is buffered
+    /// than fits; the next look, after the pipe has been read, succeeds).
+    Changed { found: usize },
+}
+
+impl Fifo {
+    /// Sets the pipe buffer back to [`PIPE_BYTES`] if a writer changed it.
+    /// Two system calls when it was changed, one otherwise; socket-activated
+    /// pipes too (systemd holds them from boot, so a writer may have changed
+    /// them before the daemon started).
+    pub fn keep_pipe_size(&self) -> PipeSize {
+        let Ok(found) = fcntl(&self.fd, FcntlArg::F_GETPIPE_SZ) else {
+            return PipeSize::Kept;
+        };
+        let found = usize::try_from(found).unwrap_or(0);
+        if found == PIPE_BYTES {
+            return PipeSize::Kept;
+        }
+        match fcntl(&self.fd, FcntlArg::F_SETPIPE_SZ(PIPE_BYTES as libc::c_int)) {
+            Ok(_) => PipeSize::Restored { found },
+            Err(_) => PipeSize::Changed { found },
+        }
+    }
 }
 
 /// Reads what is available without blocking. `Ok(0)` means nothing is

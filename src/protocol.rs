@@ -3,25 +3,39 @@
 //!
 //! The words are `ping` and `end`. They may be separated by any number of
 //! `\n`, `\r`, `\0`, space or tab (so `echo`, `printf`, CRLF clients and C
-//! clients that write `sizeof "ping"` all work), or follow each other with no
-//! separator at all (the seed client writes `pingping…pingend`). A word counts
-//! as soon as its last byte arrives: `printf ping` needs no terminator.
+//! clients that write `sizeof "ping"` all work), or, for `ping`, be followed
+//! directly by the next word (the seed client writes `pingping…pingend`).
+//!
+//! Only whole words count. A complete word is acted on when the byte after
+//! it is a separator, when the burst ends ([`Parser::end_of_burst`]: the pipe
+//! ran empty, so `printf ping` with no terminator counts at once), when the
+//! stream ends ([`Parser::finish`]), or, for `ping` only, when another
+//! complete word follows it directly. Anything else glued to a word makes the
+//! whole run one unknown word, and nothing in it is acted on: `endless`,
+//! `end_`, `pingu`, `endpoint=x`, `pingpong`, and `endping_` (nothing is
+//! glued after `end` in any framing, so `end` needs a separator or the end of
+//! the burst). The parser holds at most one complete word waiting for its
+//! next byte (with the half word after it, if that byte started one): in a
+//! run of `ping`s all but the last are known whole at once.
 //!
 //! Any other run of bytes up to the next separator is rejected with a reason
-//! and a short sample. Memory is bounded: the parser keeps a fixed-size sample
-//! of the current bad run, never the run itself.
+//! and a short sample of its start. Memory is bounded: the parser keeps a
+//! fixed-size sample of the current bad run, never the run itself.
 //!
 //! A round-trip request, `?ping NAME` ended by a newline (or `\r`, `\0`),
 //! is a ping that asks for a `pong` in the reply FIFO `NAME` (a plain file
-//! name). It starts with `?`, a byte no plain word starts with, so seed
-//! streams (`pingpingend`) parse exactly as before.
+//! name). It starts with `?`, a byte no plain word starts with, where a word
+//! could start (not glued to one: `end?ping x` is a bad run), so seed streams
+//! (`pingpingend`) parse exactly as before.
 //!
 //! Writers are only distinguishable by time: each writer writes whole messages
 //! in single `write()`s (atomic up to `PIPE_BUF`), so when the pipe runs empty
-//! the reader calls [`Parser::end_of_burst`]. That closes a pending bad run (so a
-//! writer's unterminated garbage cannot swallow the next writer's `ping`) and
-//! marks a half-received word as stale (a large, non-atomic write may still
-//! complete it; anything else discards it).
+//! the reader calls [`Parser::end_of_burst`]. That counts a complete word
+//! still waiting for its next byte, closes a pending bad run (so a writer's
+//! unterminated garbage cannot swallow the next writer's `ping`) and marks a
+//! half-received word as stale (a large, non-atomic write may still complete
+//! it; anything else discards it). Splitting the stream into `feed` calls
+//! never changes the result; only an `end_of_burst` can.
 
 use std::fmt;
 
@@ -108,10 +122,17 @@ const PING_RUN_BLOCK: &[u8; 32] = b"pingpingpingpingpingpingpingping";
 enum State {
     /// Between words.
     Idle,
-    /// `matched` bytes of `word` seen; `stale` once a burst ended in between.
+    /// A complete `word`, acted on once the next byte shows it is whole (a
+    /// separator, or for `ping` the start of another complete word), or at
+    /// the end of the burst or the stream.
+    Complete { word: &'static [u8] },
+    /// `matched` bytes of `word` seen; `held` when a complete `ping` directly
+    /// precedes them (it counts if this word completes, else it is part of
+    /// the bad run); `stale` once a burst ended in between.
     Word {
         word: &'static [u8],
         matched: usize,
+        held: bool,
         stale: bool,
     },
     /// Inside a bad run; `reported` once a too-long run has been rejected.
@@ -158,6 +179,14 @@ fn word_starting_with(byte: u8) -> Option<&'static [u8]> {
     }
 }
 
+fn act_on<S: Sink>(word: &[u8], sink: &mut S) {
+    if word == PING {
+        sink.pings(1);
+    } else {
+        sink.end();
+    }
+}
+
 impl Parser {
     /// `max_message_bytes` bounds a run without separators (at least 1).
     pub fn new(max_message_bytes: usize) -> Self {
@@ -177,7 +206,8 @@ impl Parser {
     pub fn pending_bytes(&self) -> usize {
         match self.state {
             State::Idle => 0,
-            State::Word { matched, .. } => matched,
+            State::Complete { word } => word.len(),
+            State::Word { matched, held, .. } => matched + if held { PING.len() } else { 0 },
             State::Garbage { .. } => self.garbage_len.min(SAMPLE_BYTES),
             State::Request => self.garbage_len,
         }
@@ -189,36 +219,52 @@ impl Parser {
         let mut i = 0;
         while i < input.len() {
             match self.state {
-                State::Idle => i = self.feed_idle(input, i, sink),
+                State::Idle => i = self.feed_words(input, i, false, sink),
+                // The fast path decides what the held ping is.
+                State::Complete { word: PING } => i = self.feed_words(input, i, true, sink),
+                State::Complete { word } => {
+                    // `end` is whole only before a separator: no framing
+                    // glues anything, not even a word, after it.
+                    let byte = input[i];
+                    if is_separator(byte) {
+                        self.state = State::Idle;
+                        act_on(word, sink);
+                    } else {
+                        self.start_garbage(false, word);
+                        self.push_garbage(byte, sink);
+                        i += 1;
+                    }
+                }
                 State::Word {
                     word,
                     matched,
+                    held,
                     stale,
                 } => {
                     let byte = input[i];
                     if byte == word[matched] {
                         i += 1;
                         if matched + 1 == word.len() {
-                            self.state = State::Idle;
-                            if word == PING {
+                            if held {
+                                // Followed by a complete word: it was whole.
                                 sink.pings(1);
-                            } else {
-                                sink.end();
                             }
+                            self.state = State::Complete { word };
                         } else {
                             self.state = State::Word {
                                 word,
                                 matched: matched + 1,
+                                held,
                                 stale,
                             };
                         }
                     } else if stale || is_separator(byte) {
                         // A stale fragment belongs to an earlier writer: drop it
                         // and read this byte afresh, it may start the next word.
-                        self.reject_fragment(&word[..matched], sink);
+                        self.reject_fragment(held, &word[..matched], sink);
                         self.state = State::Idle;
                     } else {
-                        self.start_garbage(&word[..matched]);
+                        self.start_garbage(held, &word[..matched]);
                         // The current byte is part of the bad run.
                         self.push_garbage(byte, sink);
                         i += 1;
@@ -278,15 +324,26 @@ impl Parser {
     }
 
     /// The pipe ran empty: the writer that sent the last bytes has finished
-    /// its write. Closes a bad run and marks a half word as stale.
+    /// its write. A complete word waiting for its next byte counts (`printf
+    /// ping`), a bad run is closed, a half word is marked stale.
     pub fn end_of_burst<S: Sink>(&mut self, sink: &mut S) {
         match self.state {
             // Requests come in one write: an unfinished one is bad.
             State::Garbage { .. } | State::Request => self.close_garbage(sink),
-            State::Word { word, matched, .. } => {
+            State::Complete { word } => {
+                self.state = State::Idle;
+                act_on(word, sink);
+            }
+            State::Word {
+                word,
+                matched,
+                held,
+                ..
+            } => {
                 self.state = State::Word {
                     word,
                     matched,
+                    held,
                     stale: true,
                 }
             }
@@ -294,57 +351,113 @@ impl Parser {
         }
     }
 
-    /// No more input will come (shutdown): anything pending is rejected.
+    /// No more input will come (shutdown): a complete word waiting for its
+    /// next byte counts, anything else pending is rejected.
     pub fn finish<S: Sink>(&mut self, sink: &mut S) {
         match self.state {
             State::Garbage { .. } | State::Request => self.close_garbage(sink),
-            State::Word { word, matched, .. } => {
-                self.reject_fragment(&word[..matched], sink);
+            State::Complete { word } => {
+                self.state = State::Idle;
+                act_on(word, sink);
+            }
+            State::Word {
+                word,
+                matched,
+                held,
+                ..
+            } => {
+                self.reject_fragment(held, &word[..matched], sink);
                 self.state = State::Idle;
             }
             State::Idle => {}
         }
     }
 
-    fn feed_idle<S: Sink>(&mut self, input: &[u8], mut i: usize, sink: &mut S) -> usize {
-        // Fast path for runs of whole `ping`s, with or without separators
-        // (`ping\n`, `ping\r\n`, the seed's `pingping…`): count, then one
-        // call. Same result as the byte-wise states: a complete `ping` counts
-        // and leaves the parser idle, and idle skips separators.
-        let mut pings = 0u64;
+    /// Between words (`held`: a complete `ping` just before `input[i]`, not
+    /// yet counted). Fast path for runs of whole `ping`s, with or without
+    /// separators (`ping\n`, `ping\r\n`, the seed's `pingping…`): count, then
+    /// one call. A `ping` is whole once a separator or another `ping` follows
+    /// (checked by the next block or word); only the last one of a run can be
+    /// left held, for the next byte to decide.
+    fn feed_words<S: Sink>(
+        &mut self,
+        input: &[u8],
+        mut i: usize,
+        mut held: bool,
+        sink: &mut S,
+    ) -> usize {
+        self.state = State::Idle;
+        // Pings found, the held one (if any) included as the last.
+        let mut pings = u64::from(held);
         loop {
+            let from = i;
+            while i < input.len() && is_separator(input[i]) {
+                i += 1;
+            }
+            if i > from {
+                held = false;
+            }
             while starts_with_block(&input[i..], PING_LINE_BLOCK) {
                 pings += 8;
                 i += PING_LINE_BLOCK.len();
+                held = false;
             }
             while starts_with_block(&input[i..], PING_RUN_BLOCK) {
                 pings += 8;
                 i += PING_RUN_BLOCK.len();
+                held = true;
             }
             if input[i..].starts_with(PING) {
                 pings += 1;
                 i += PING.len();
-                while i < input.len() && is_separator(input[i]) {
-                    i += 1;
-                }
-                continue;
+                held = true;
             }
-            break;
+            if i == from {
+                break;
+            }
+        }
+        // Here `input[i]`, if any, is no separator and starts no whole `ping`.
+        if held {
+            if input[i..].starts_with(END) {
+                // A complete word follows: the held ping was whole.
+                sink.pings(pings);
+                self.state = State::Complete { word: END };
+                return i + END.len();
+            }
+            if pings > 1 {
+                sink.pings(pings - 1);
+            }
+            let Some(&byte) = input.get(i) else {
+                self.state = State::Complete { word: PING };
+                return i;
+            };
+            match word_starting_with(byte) {
+                Some(word) => {
+                    self.state = State::Word {
+                        word,
+                        matched: 1,
+                        held: true,
+                        stale: false,
+                    }
+                }
+                None => {
+                    self.start_garbage(true, &[]);
+                    self.push_garbage(byte, sink);
+                }
+            }
+            return i + 1;
         }
         if pings > 0 {
             sink.pings(pings);
         }
-        while i < input.len() && is_separator(input[i]) {
-            i += 1;
-        }
-        if i < input.len() {
-            let byte = input[i];
+        if let Some(&byte) = input.get(i) {
             i += 1;
             match word_starting_with(byte) {
                 Some(word) => {
                     self.state = State::Word {
                         word,
                         matched: 1,
+                        held: false,
                         stale: false,
                     }
                 }
@@ -354,7 +467,7 @@ impl Parser {
                     self.garbage_len = 1;
                 }
                 None => {
-                    self.start_garbage(&[]);
+                    self.start_garbage(false, &[]);
                     self.push_garbage(byte, sink);
                 }
             }
@@ -362,10 +475,22 @@ impl Parser {
         i
     }
 
-    fn start_garbage(&mut self, prefix: &[u8]) {
+    /// Copies the start of a run into the sample: the held `ping`, if any,
+    /// then `fragment`. Returns its length.
+    fn put_prefix(&mut self, held: bool, fragment: &[u8]) -> usize {
+        let at = if held {
+            self.sample[..PING.len()].copy_from_slice(PING);
+            PING.len()
+        } else {
+            0
+        };
+        self.sample[at..at + fragment.len()].copy_from_slice(fragment);
+        at + fragment.len()
+    }
+
+    fn start_garbage(&mut self, held: bool, fragment: &[u8]) {
         self.state = State::Garbage { reported: false };
-        self.garbage_len = prefix.len();
-        self.sample[..prefix.len()].copy_from_slice(prefix);
+        self.garbage_len = self.put_prefix(held, fragment);
     }
 
     fn push_garbage<S: Sink>(&mut self, byte: u8, sink: &mut S) {
@@ -413,10 +538,13 @@ impl Parser {
         self.garbage_len = 0;
     }
 
-    fn reject_fragment<S: Sink>(&mut self, fragment: &[u8], sink: &mut S) {
+    /// Rejects a run that is only word bytes (a held `ping` and a proper
+    /// prefix of a word) cut short by a separator, a stale burst or `finish`.
+    fn reject_fragment<S: Sink>(&mut self, held: bool, fragment: &[u8], sink: &mut S) {
+        let len = self.put_prefix(held, fragment);
         sink.rejected(Rejection {
             reason: RejectReason::UnknownWord,
-            sample: fragment,
+            sample: &self.sample[..len],
             truncated: false,
         });
     }
@@ -528,13 +656,31 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    fn parse(chunks: &[&[u8]], max: usize) -> Vec<Event> {
+    /// Feeds `chunks` (with `end_of_burst` after each when `bursts`), then
+    /// finishes: the end of the stream.
+    fn parse_bursts(chunks: &[&[u8]], max: usize, bursts: bool) -> Vec<Event> {
         let mut parser = Parser::new(max);
         let mut rec = Recorder::default();
         for chunk in chunks {
             parser.feed(chunk, &mut rec);
+            assert!(parser.pending_bytes() <= BUFFER_BYTES);
+            if bursts {
+                parser.end_of_burst(&mut rec);
+            }
         }
+        parser.finish(&mut rec);
+        assert_eq!(parser.pending_bytes(), 0);
         rec.events
+    }
+
+    fn parse(chunks: &[&[u8]], max: usize) -> Vec<Event> {
+        parse_bursts(chunks, max, false)
+    }
+
+    /// One byte per `feed`.
+    fn bytewise(input: &[u8], bursts: bool) -> Vec<Event> {
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        parse_bursts(&bytes, 4096, bursts)
     }
 
     fn parse_all(input: &[u8]) -> Vec<Event> {
@@ -572,6 +718,33 @@ mod tests {
                 vec![Event::Pings(1), unknown(b"hello"), Event::Pings(1)],
             ),
             ("many lines", b"ping\n".repeat(23), vec![Event::Pings(23)]),
+            (
+                "request",
+                b"?ping client-1\n".to_vec(),
+                vec![Event::PingWithReply("client-1".to_owned())],
+            ),
+            (
+                "fifo-pingctl",
+                b"\nping\n\nend\n\n?ping c\n".to_vec(),
+                vec![
+                    Event::Pings(1),
+                    Event::End,
+                    Event::PingWithReply("c".to_owned()),
+                ],
+            ),
+            (
+                "whole words among bad ones",
+                b"endless ping end_\npingu\tpingx\r\npingpong\0end".to_vec(),
+                vec![
+                    unknown(b"endless"),
+                    Event::Pings(1),
+                    unknown(b"end_"),
+                    unknown(b"pingu"),
+                    unknown(b"pingx"),
+                    unknown(b"pingpong"),
+                    Event::End,
+                ],
+            ),
         ];
         for (name, input, expected) in &framings {
             assert_eq!(&parse_all(input), expected, "framing {name} unsplit");
@@ -592,17 +765,220 @@ mod tests {
         }
     }
 
+    /// The seed framings, whole words only: the same events whatever the
+    /// reads, also with a burst ending after every read (the seed client's
+    /// separate `ping` writes, `printf ping`).
     #[test]
-    fn a_word_counts_when_its_last_byte_arrives() {
+    fn seed_framings_survive_bursts_after_every_byte() {
+        let seed: Vec<u8> = [&b"ping".repeat(100)[..], b"end"].concat();
+        let cases: Vec<(&[u8], Vec<Event>)> = vec![
+            (&seed, vec![Event::Pings(100), Event::End]),
+            (b"ping", vec![Event::Pings(1)]),
+            (b"end", vec![Event::End]),
+            (b"ping\0", vec![Event::Pings(1)]),
+            (b"ping\n", vec![Event::Pings(1)]),
+            (b"ping\r\n", vec![Event::Pings(1)]),
+            (b"pingpingend\n", vec![Event::Pings(2), Event::End]),
+            (b"\nping\n\nend\n", vec![Event::Pings(1), Event::End]),
+        ];
+        for (input, expected) in &cases {
+            assert_eq!(&bytewise(input, false), expected, "{input:?} byte-wise");
+            assert_eq!(&bytewise(input, true), expected, "{input:?} bursts");
+            for a in 0..=input.len() {
+                let halves = [&input[..a], &input[a..]];
+                assert_eq!(
+                    &parse_bursts(&halves, 4096, true),
+                    expected,
+                    "{input:?} at {a}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_complete_word_waits_for_its_next_byte() {
         let mut parser = Parser::new(4096);
         let mut rec = Recorder::default();
         parser.feed(b"pin", &mut rec);
-        assert!(rec.events.is_empty());
         parser.feed(b"g", &mut rec);
+        assert!(rec.events.is_empty(), "`pingu` would not be a ping");
+        assert_eq!(parser.pending_bytes(), 4);
+        parser.feed(b"\n", &mut rec);
         assert_eq!(rec.events, vec![Event::Pings(1)]);
         parser.feed(b"en", &mut rec);
         parser.feed(b"d", &mut rec);
+        assert_eq!(rec.events, vec![Event::Pings(1)], "`endless` would not end");
+        parser.feed(b" ", &mut rec);
         assert_eq!(rec.events, vec![Event::Pings(1), Event::End]);
+    }
+
+    #[test]
+    fn the_end_of_a_burst_or_of_the_stream_completes_a_word() {
+        for (word, event) in [(&b"ping"[..], Event::Pings(1)), (b"end", Event::End)] {
+            // `printf ping`: the read emptied the pipe.
+            let mut parser = Parser::new(4096);
+            let mut rec = Recorder::default();
+            parser.feed(word, &mut rec);
+            assert!(rec.events.is_empty());
+            parser.end_of_burst(&mut rec);
+            assert_eq!(rec.events, vec![event.clone()]);
+            assert_eq!(parser.pending_bytes(), 0);
+            // Shutdown.
+            let mut parser = Parser::new(4096);
+            let mut rec = Recorder::default();
+            parser.feed(word, &mut rec);
+            parser.finish(&mut rec);
+            assert_eq!(rec.events, vec![event.clone()]);
+            // Whatever the next writer sends, the word has counted.
+            assert_eq!(
+                parse_bursts(&[word, b"less\n"], 4096, true),
+                vec![event, unknown(b"less")]
+            );
+        }
+    }
+
+    /// Issue 11, "Whole words": each is one unknown word, counted once, with
+    /// the start of the run as its sample, and nothing in it is acted on;
+    /// whole, split anywhere into two or three reads, byte by byte, followed
+    /// by any separator or by nothing (then `finish` rejects it).
+    #[test]
+    fn words_glued_to_other_bytes_are_one_unknown_word() {
+        let words: [&[u8]; 12] = [
+            b"endless",
+            b"end_",
+            b"pingu",
+            b"endpoint=x",
+            b"pingx",
+            b"pingpong",
+            b"endping_",
+            b"endping",
+            b"endend",
+            b"end?ping",
+            b"ping?ping",
+            b"pingpi",
+        ];
+        for word in words {
+            for tail in [&b""[..], b"\n", b"\r\n", b"\0", b" ", b"\t"] {
+                let input = [word, tail].concat();
+                let expected = vec![unknown(word)];
+                assert_eq!(parse_all(&input), expected, "{input:?}");
+                assert_eq!(bytewise(&input, false), expected, "{input:?} byte-wise");
+                for a in 0..=input.len() {
+                    for b in a..=input.len() {
+                        let parts = [&input[..a], &input[a..b], &input[b..]];
+                        assert_eq!(parse(&parts, 4096), expected, "{input:?} at {a}, {b}");
+                    }
+                }
+            }
+            // In a stream of good lines, it costs nothing else.
+            let input = [&b"ping\n"[..], word, b"\nping\n"].concat();
+            let expected = vec![Event::Pings(1), unknown(word), Event::Pings(1)];
+            assert_eq!(parse_all(&input), expected, "{input:?}");
+            assert_eq!(bytewise(&input, false), expected, "{input:?} byte-wise");
+            // Too long: the run is one bad run, reported once as too long.
+            let events = parse(&[word], 2);
+            assert_eq!(events.len(), 1, "{word:?}: {events:?}");
+            if word != b"pingpi" {
+                assert!(
+                    matches!(
+                        events[0],
+                        Event::Rejected {
+                            reason: RejectReason::TooLong { limit: 2 },
+                            ..
+                        }
+                    ),
+                    "{word:?}: {events:?}"
+                );
+            }
+        }
+        // The run reaching past the sample is still one rejection.
+        let long = [&b"endless"[..], &[b'x'; 100]].concat();
+        assert_eq!(parse_all(&long).len(), 1);
+    }
+
+    #[test]
+    fn glued_words_count_when_the_next_word_is_complete() {
+        assert_eq!(parse_all(b"pingend"), vec![Event::Pings(1), Event::End]);
+        assert_eq!(
+            parse_all(b"pingpingx\n"),
+            vec![Event::Pings(1), unknown(b"pingx")],
+            "the first ping is followed by a complete word"
+        );
+        assert_eq!(
+            parse_all(b"pingendx\n"),
+            vec![Event::Pings(1), unknown(b"endx")]
+        );
+        assert_eq!(
+            parse_all(b"pingpin\n"),
+            vec![unknown(b"pingpin")],
+            "`pin` is no complete word"
+        );
+        // A held ping and a half word across reads and bursts.
+        let mut parser = Parser::new(4096);
+        let mut rec = Recorder::default();
+        parser.feed(b"pingpi", &mut rec);
+        parser.end_of_burst(&mut rec);
+        assert!(rec.events.is_empty(), "`pingpi` is not decided yet");
+        assert_eq!(parser.pending_bytes(), 6);
+        parser.feed(b"ng\n", &mut rec);
+        assert_eq!(
+            rec.events,
+            vec![Event::Pings(2)],
+            "a large write cut by the pipe"
+        );
+        // ... or a stale half word, then another writer.
+        for next in [&b"ping\n"[..], b"end\n", b"\nping\n"] {
+            let events = parse_bursts(&[b"pingpi", next], 4096, true);
+            assert_eq!(events[0], unknown(b"pingpi"), "{next:?}");
+            assert_eq!(events.len(), 2, "{next:?}: {events:?}");
+        }
+        // ... or the end of the stream.
+        assert_eq!(
+            parse_bursts(&[b"pingpi"], 4096, true),
+            vec![unknown(b"pingpi")]
+        );
+        // A stale half word completed by the same write, then glued bytes.
+        assert_eq!(
+            parse_bursts(&[b"pi", b"ngx\n"], 4096, true),
+            vec![unknown(b"pingx")]
+        );
+    }
+
+    /// The batched paths still make one `pings` call per run.
+    #[test]
+    fn runs_of_pings_are_reported_in_one_call() {
+        #[derive(Default)]
+        struct Calls(Vec<u64>);
+        impl Sink for Calls {
+            fn pings(&mut self, count: u64) {
+                self.0.push(count);
+            }
+            fn end(&mut self) {
+                self.0.push(0);
+            }
+            fn ping_with_reply(&mut self, _: &str) {}
+            fn rejected(&mut self, _: Rejection<'_>) {}
+        }
+        let feed = |input: &[u8]| {
+            let mut parser = Parser::new(4096);
+            let mut calls = Calls::default();
+            parser.feed(input, &mut calls);
+            parser.end_of_burst(&mut calls);
+            calls.0
+        };
+        assert_eq!(feed(&b"ping\n".repeat(1000)), vec![1000]);
+        assert_eq!(feed(&b"ping\r\n".repeat(1000)), vec![1000]);
+        // The seed: the last ping is confirmed by the `end` after it.
+        let seed = [&b"ping".repeat(1000)[..], b"end"].concat();
+        assert_eq!(feed(&seed), vec![1000, 0]);
+        // Held over a read: the held ping joins the next read's batch.
+        let mut parser = Parser::new(4096);
+        let mut calls = Calls::default();
+        parser.feed(&b"ping".repeat(100), &mut calls);
+        assert_eq!(calls.0, vec![99]);
+        parser.feed(&b"ping".repeat(100), &mut calls);
+        parser.feed(b"\n", &mut calls);
+        assert_eq!(calls.0, vec![99, 100, 1]);
     }
 
     #[test]
@@ -617,8 +993,8 @@ mod tests {
         assert_eq!(parse_all(b"pepper\n"), vec![unknown(b"pepper")]);
         assert_eq!(
             parse_all(b"pingpong\n"),
-            vec![Event::Pings(1), unknown(b"pong")],
-            "seed-style back to back: the ping counts, the rest is rejected"
+            vec![unknown(b"pingpong")],
+            "a ping glued to bytes that are no word is no ping"
         );
         assert_eq!(
             parse_all(b"xping\nping\n"),
@@ -696,6 +1072,7 @@ mod tests {
             parser.feed(b"pi", &mut rec);
             parser.end_of_burst(&mut rec);
             parser.feed(next, &mut rec);
+            parser.end_of_burst(&mut rec);
             assert_eq!(rec.events[0], unknown(b"pi"), "next = {next:?}");
             assert_eq!(rec.events.len(), 2, "{:?}", rec.events);
         }
@@ -723,7 +1100,7 @@ mod tests {
     #[test]
     fn requests_name_a_reply_fifo_and_do_not_disturb_the_seed_framings() {
         let reply = |n: &str| Event::PingWithReply(n.to_owned());
-        let input = b"?ping client.42_a-b\npingpingend?ping x\0";
+        let input = b"?ping client.42_a-b\npingpingend\n?ping x\0";
         let expected = vec![
             reply("client.42_a-b"),
             Event::Pings(2),
@@ -750,6 +1127,11 @@ mod tests {
         assert_eq!(parse_all(b"?ping .hidden\n"), vec![bad(b"?ping .hidden")]);
         assert_eq!(parse_all(b"?ping \n"), vec![bad(b"?ping ")]);
         assert_eq!(parse_all(b"?pong x\n"), vec![bad(b"?pong x")]);
+        // A request starts between words, not glued to one.
+        assert_eq!(
+            parse_all(b"end?ping x\n"),
+            vec![unknown(b"end?ping"), unknown(b"x")]
+        );
         let long = format!("?ping {}\nping\n", "a".repeat(65));
         let events = parse_all(long.as_bytes());
         assert_eq!(events.len(), 2, "{events:?}");
@@ -799,14 +1181,65 @@ mod tests {
             input.extend_from_slice(&b"ping".repeat(19));
             input.extend_from_slice(b"pingpong\npingend\npi");
             let expected = vec![
-                Event::Pings(lead as u64 + 20),
-                unknown(b"pong"),
+                Event::Pings(lead as u64 + 19),
+                unknown(b"pingpong"),
                 Event::Pings(1),
                 Event::End,
+                unknown(b"pi"),
             ];
             for split in 0..=input.len() {
                 let events = parse(&[&input[..split], &input[split..]], 4096);
                 assert_eq!(events, expected, "lead {lead}, split at {split}");
+            }
+        }
+    }
+
+    /// The last ping of a run (after 32-byte blocks at every phase, and after
+    /// 40-byte line blocks) waits for what follows it; the others count.
+    #[test]
+    fn the_last_ping_of_a_run_waits_at_every_phase() {
+        let pings = |n: u64| (n > 0).then_some(Event::Pings(n));
+        for lines in [0, 9] {
+            for n in 1..=20u64 {
+                let lead = b"ping\n".repeat(lines);
+                let before = lines as u64;
+                let cases: Vec<(&[u8], Vec<Event>)> = vec![
+                    (b"", vec![Event::Pings(before + n)]),
+                    (b"\n", vec![Event::Pings(before + n)]),
+                    (b"end", vec![Event::Pings(before + n), Event::End]),
+                    (b"endx", vec![Event::Pings(before + n), unknown(b"endx")]),
+                    (
+                        b"x\n",
+                        [pings(before + n - 1), Some(unknown(b"pingx"))]
+                            .into_iter()
+                            .flatten()
+                            .collect(),
+                    ),
+                    (
+                        b"pong",
+                        [pings(before + n - 1), Some(unknown(b"pingpong"))]
+                            .into_iter()
+                            .flatten()
+                            .collect(),
+                    ),
+                    (
+                        b"pi",
+                        [pings(before + n - 1), Some(unknown(b"pingpi"))]
+                            .into_iter()
+                            .flatten()
+                            .collect(),
+                    ),
+                ];
+                for (suffix, expected) in cases {
+                    let input = [&lead[..], &b"ping".repeat(n as usize), suffix].concat();
+                    for split in 0..=input.len() {
+                        let events = parse(&[&input[..split], &input[split..]], 4096);
+                        assert_eq!(
+                            events, expected,
+                            "{lines} lines, {n} pings, {suffix:?}, split at {split}"
+                        );
+                    }
+                }
             }
         }
     }

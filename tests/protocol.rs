@@ -128,6 +128,7 @@ fn eight_concurrent_writers_80000_pings_exactly() {
     const TOTAL: u64 = WRITERS as u64 * PER_WRITER;
     let cfg = Config {
         ping_lines_per_second: Some(5),
+        extra: "ping_lines_burst = 5\n".into(),
         ..Config::default()
     };
     let d = Daemon::start(&cfg);
@@ -250,6 +251,61 @@ fn rate_limited_ping_lines_add_up_to_the_count() {
             "{logged} `received ping` lines + {suppressed} suppressed = {} != {PINGS} pings",
             logged + suppressed
         ));
+    }
+}
+
+/// Issue 11, "Whole words": a word glued to other bytes is one unknown word,
+/// rejected once with the whole run as its sample, and nothing in it is acted
+/// on: `endless`, `end_` and `endpoint=x` do not stop the daemon, `pingu`,
+/// `pingx`, `pingpong` are no ping, `endping_` neither. Also unterminated
+/// (`printf endless`: closed when the pipe runs empty). The daemon keeps
+/// running and serves the next ping.
+#[test]
+fn words_glued_to_other_bytes_are_rejected_and_not_acted_on() {
+    let d = Daemon::start(&Config::default());
+    d.wait_ready();
+    let words: [&[u8]; 8] = [
+        b"endless\n",
+        b"end_\n",
+        b"pingu\n",
+        b"endpoint=x\n",
+        b"pingx\n",
+        b"pingpong\n",
+        b"endping_\n",
+        b"endless",
+    ];
+    for (n, word) in words.iter().enumerate() {
+        d.write_fifo(word);
+        d.wait_log_count("rejected message:", n + 1);
+        let run = String::from_utf8_lossy(word.strip_suffix(b"\n").unwrap_or(word)).into_owned();
+        let line = d
+            .log()
+            .snapshot()
+            .into_iter()
+            .rfind(|e| e.message().contains("rejected message:"));
+        let line = line.expect("a rejection line");
+        if !line.message().contains("unknown word")
+            || !line.message().contains(&format!("\"{run}\""))
+        {
+            d.fail(&format!(
+                "expected `rejected message: unknown word: \"{run}\"`, got {:?}",
+                line.text
+            ));
+        }
+        if d.try_status().is_some() {
+            d.fail(&format!("{run:?} stopped the daemon"));
+        }
+    }
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+    let c = d.stop();
+    d.assert_counters(
+        &c,
+        &[("pings", 1), ("ends", 0), ("rejected", words.len() as u64)],
+    );
+    let n = d.log().count("received ping");
+    if n != 1 {
+        d.fail(&format!("expected 1 `received ping` line, got {n}"));
     }
 }
 

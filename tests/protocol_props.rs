@@ -5,8 +5,8 @@
 //! - any split of any stream into reads yields the same events as the model
 //!   (and so as the unsplit stream);
 //! - an `end_of_burst` where the model is between tokens changes nothing,
-//!   and for streams of `ping`/`end`/separators an `end_of_burst` anywhere
-//!   (a large write cut by the pipe) changes nothing;
+//!   and for streams of whole `ping`/`end` words and separators an
+//!   `end_of_burst` anywhere (a large write cut by the pipe) changes nothing;
 //! - writers that each write whole messages, interleaved with writers of
 //!   garbage, lose no ping: the count is exactly what the model finds in each
 //!   write on its own;
@@ -37,6 +37,9 @@ enum Token {
     Text(String),
     /// A long run without separators.
     Long(u8, usize),
+    /// Bytes that, glued to a word, make it no whole word (`endless`,
+    /// `pingu`, `endpoint=x`, `pingpong`, `end?ping`).
+    Glue(&'static [u8]),
 }
 
 impl Token {
@@ -51,6 +54,7 @@ impl Token {
             Token::Garbage(b) => b.clone(),
             Token::Text(s) => s.as_bytes().to_vec(),
             Token::Long(byte, n) => vec![*byte; *n],
+            Token::Glue(b) => b.to_vec(),
         }
     }
 }
@@ -79,6 +83,8 @@ fn token() -> impl Strategy<Value = Token> {
         1 => "\\PC{1,12}".prop_map(Token::Text),
         1 => (prop::sample::select(vec![b'x', b'p', b'?', 0xff]), 60..300usize)
             .prop_map(|(b, n)| Token::Long(b, n)),
+        2 => prop::sample::select(vec![&b"less"[..], b"_", b"u", b"point=x", b"x", b"pong", b"?", b"=", b"\xff"])
+            .prop_map(Token::Glue),
     ]
 }
 
@@ -168,7 +174,8 @@ proptest! {
         prop_assert_eq!(events, expected.events);
     }
 
-    /// A stream of words and separators only, cut anywhere by the pipe (a
+    /// A stream of whole words and separators only (`ping`s glued or not, an
+    /// `end` glued only before a separator), cut anywhere by the pipe (a
     /// writer's write larger than the pipe), with `end_of_burst` at every cut:
     /// nothing changes, not even a word cut in half.
     #[test]
@@ -180,7 +187,7 @@ proptest! {
         ], 0..80),
         cuts in prop::collection::vec(any::<usize>(), 0..20),
     ) {
-        let input: Vec<u8> = tokens.iter().flat_map(Token::bytes).collect();
+        let input = whole_words(&tokens);
         let pings = tokens.iter().filter(|t| matches!(t, Token::Ping)).count() as u64;
         let events = parse_pieces(&input, 4096, &cuts, true);
         prop_assert_eq!(ping_count(&events), pings);
@@ -286,6 +293,19 @@ proptest! {
     }
 }
 
+/// The bytes of `tokens`, with a newline after every `end` that a word would
+/// follow directly (`endping` is one unknown word, not two words).
+fn whole_words(tokens: &[Token]) -> Vec<u8> {
+    let mut input = Vec::new();
+    for (n, t) in tokens.iter().enumerate() {
+        input.extend(t.bytes());
+        if matches!(t, Token::End) && matches!(tokens.get(n + 1), Some(Token::Ping | Token::End)) {
+            input.push(b'\n');
+        }
+    }
+    input
+}
+
 /// Replays a model event into a recorder (merging pings like the parser).
 fn replay(rec: &mut Recorder, event: Event) {
     use fifo_pingd::protocol::{Rejection, Sink};
@@ -318,11 +338,82 @@ fn seed_framings_match_the_model() {
         (&seed, 100),
         (b"ping \t ping\n\nend", 2),
         (b"?ping client-1\n", 1),
-        (b"pingpong\n", 1),
+        (b"pingpong\n", 0),
+        (b"ping\nend", 1),
     ];
     for (input, pings) in cases {
         let m = model(input, 4096);
         assert_eq!(m.pings(), pings, "model on {input:?}");
         assert_eq!(parse_pieces(input, 4096, &[], false), m.events, "{input:?}");
+        let every: Vec<usize> = (0..input.len()).collect();
+        assert_eq!(
+            parse_pieces(input, 4096, &every, false),
+            m.events,
+            "{input:?}"
+        );
+        // A burst ending after every byte: the seed client's separate writes
+        // (only whole words survive that: a request or a bad run is closed
+        // by the end of a burst).
+        if m.events
+            .iter()
+            .all(|e| matches!(e, Event::Pings(_) | Event::End))
+        {
+            assert_eq!(
+                parse_pieces(input, 4096, &every, true),
+                m.events,
+                "{input:?}"
+            );
+        }
+    }
+}
+
+/// Issue 11, "Whole words": each of these is one unknown word (the sample is
+/// the run, up to 64 bytes) and nothing in it is acted on, fed whole, byte by
+/// byte, and with bursts at the model's boundaries.
+#[test]
+fn words_glued_to_other_bytes_are_one_unknown_word_in_the_model() {
+    for word in [
+        &b"endless"[..],
+        b"end_",
+        b"pingu",
+        b"endpoint=x",
+        b"pingx",
+        b"pingpong",
+        b"endping_",
+        b"endping",
+        b"endend",
+        b"pingpi",
+        b"end?ping x",
+    ] {
+        for tail in [&b""[..], b"\n", b"\r\n", b"\0", b" ", b"\t"] {
+            let input = [word, tail].concat();
+            let m = model(&input, 4096);
+            let expected = vec![Event::Rejected {
+                reason: fifo_pingd::protocol::RejectReason::UnknownWord,
+                sample: word.split(|&b| b == b' ').next().unwrap().to_vec(),
+                truncated: false,
+            }];
+            if word != b"end?ping x" {
+                assert_eq!(m.events, expected, "model on {input:?}");
+            }
+            assert_eq!(m.plain_pings(), 0, "{input:?}");
+            assert!(!m.events.contains(&Event::End), "{input:?}");
+            assert_eq!(
+                parse_pieces(&input, 4096, &[], false),
+                m.events,
+                "{input:?}"
+            );
+            let every: Vec<usize> = (0..input.len()).collect();
+            assert_eq!(
+                parse_pieces(&input, 4096, &every, false),
+                m.events,
+                "{input:?}"
+            );
+            assert_eq!(
+                parse_pieces(&input, 4096, &m.boundaries, true),
+                m.events,
+                "{input:?}"
+            );
+        }
     }
 }

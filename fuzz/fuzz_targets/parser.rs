@@ -9,7 +9,8 @@
 //! 3. an `end_of_burst` wherever the model is between tokens changes nothing;
 //! 4. with `end_of_burst` (and a reload changing `max_message_bytes`) at the
 //!    fuzzer-chosen points, nothing panics, samples stay small, and a stream
-//!    of only words and separators still gives the same events;
+//!    of only whole words and separators (the model finds nothing but pings
+//!    and ends) still gives the same events;
 //! 5. after every call the parser holds at most `PENDING_BOUND` (70) bytes,
 //!    whatever `max_message_bytes` is, and `finish` leaves nothing pending.
 //!

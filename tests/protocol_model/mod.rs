@@ -6,11 +6,18 @@
 //! check that the incremental parser, fed the stream in any pieces, reports
 //! exactly what this model reports for the whole stream.
 //!
-//! The framing rules it encodes (contract, "Protocol"):
+//! The framing rules it encodes (contract, "Protocol"; issue 11, "Whole
+//! words"):
 //! - separators `\n \r \0 space tab` are skipped;
-//! - `ping` and `end` count as soon as they are complete, glued or not;
-//! - a proper prefix of a word directly followed by a separator (or the end
-//!   of the stream) is an unknown word, reported with that prefix;
+//! - words count only when whole: `ping` when the next byte is a separator,
+//!   the end of the stream, or the start of another complete word (`ping` or
+//!   `end`, so the seed's `pingping…pingend` counts every word); `end` only
+//!   when the next byte is a separator or the end of the stream;
+//! - a word that is not whole starts a bad run (below), its bytes included:
+//!   `endless`, `pingpong`, `endping_` are one unknown word each;
+//! - a proper prefix of a word, alone or after a `ping` glued to it (`pi`,
+//!   `pingpi`), directly followed by a separator (or the end of the stream)
+//!   is an unknown word, reported with those bytes;
 //! - `?` between words starts a request that ends at `\n`, `\r` or `\0`
 //!   (blanks belong to it); within 70 bytes (`?ping ` + a 64-byte name) it is
 //!   a ping with a reply or a bad request, beyond that it is a bad run;
@@ -20,7 +27,9 @@
 //!
 //! `finish` is implied at the end of the stream. `end_of_burst` is not
 //! modelled; instead [`Model::boundaries`] lists the offsets where the parser
-//! must be between tokens, where an `end_of_burst` must change nothing.
+//! must be between tokens, where an `end_of_burst` must change nothing (a
+//! `ping` or `end` whose wholeness is already decided by the bytes after it
+//! may still be held there: the burst end only counts it earlier).
 
 #![allow(dead_code)]
 
@@ -133,6 +142,44 @@ fn bad_run(events: &mut Vec<Event>, run: &[u8], known: usize, max: usize) {
     });
 }
 
+/// The run at `start` is not a whole word: `held` bytes of it (0, or 4 for a
+/// `ping` that is not whole) and then no complete word. Either word bytes up
+/// to a separator or the end of the stream (a fragment: an unknown word of
+/// exactly those bytes) or a bad run up to the next separator, whose length
+/// check starts at the first byte that is no word byte. Returns the offset
+/// after it, where the parser is not between tokens: a fragment and a bad
+/// run both end only when their separator is read.
+fn not_whole(
+    events: &mut Vec<Event>,
+    input: &[u8],
+    start: usize,
+    held: usize,
+    max: usize,
+) -> usize {
+    let rest = &input[start + held..];
+    let word: &[u8] = match rest.first() {
+        Some(b'p') => b"ping",
+        Some(b'e') => b"end",
+        _ => b"",
+    };
+    let matched = rest.iter().zip(word).take_while(|(a, b)| a == b).count();
+    assert!(matched < word.len().max(1), "a complete word is whole here");
+    let known = held + matched;
+    if known > 0 && input.get(start + known).is_none_or(|&b| is_separator(b)) {
+        // Word bytes cut short by a separator or the end of the stream.
+        events.push(Event::Rejected {
+            reason: RejectReason::UnknownWord,
+            sample: input[start..start + known].to_vec(),
+            truncated: false,
+        });
+        start + known
+    } else {
+        let end = run_end(input, start + known);
+        bad_run(events, &input[start..end], known, max);
+        end
+    }
+}
+
 /// Runs the model over a whole stream with this `max_message_bytes`.
 pub fn model(input: &[u8], max_message_bytes: usize) -> Model {
     let max = max_message_bytes.max(1);
@@ -154,11 +201,28 @@ pub fn model(input: &[u8], max_message_bytes: usize) -> Model {
         if is_separator(rest[0]) {
             i += 1;
         } else if rest.starts_with(b"ping") {
-            collect(&mut events, Event::Pings(1));
-            i += 4;
+            let next = &rest[4..];
+            let whole = next.first().is_none_or(|&b| is_separator(b))
+                || next.starts_with(b"ping")
+                || next.starts_with(b"end");
+            if whole {
+                collect(&mut events, Event::Pings(1));
+                i += 4;
+            } else {
+                i = not_whole(&mut events, input, i, 4, max);
+                between = false;
+            }
         } else if rest.starts_with(b"end") {
-            events.push(Event::End);
-            i += 3;
+            if rest.get(3).is_none_or(|&b| is_separator(b)) {
+                events.push(Event::End);
+                i += 3;
+            } else {
+                // Nothing, not even a word, may be glued after `end`.
+                let end = run_end(input, i + 3);
+                bad_run(&mut events, &input[i..end], 3, max);
+                i = end;
+                between = false;
+            }
         } else if rest[0] == b'?' {
             let window = &rest[..rest.len().min(MAX_REQUEST + 1)];
             match window.iter().position(|&b| is_request_end(b)) {
@@ -193,25 +257,7 @@ pub fn model(input: &[u8], max_message_bytes: usize) -> Model {
                 }
             }
         } else {
-            let word: &[u8] = match rest[0] {
-                b'p' => b"ping",
-                b'e' => b"end",
-                _ => b"",
-            };
-            let matched = rest.iter().zip(word).take_while(|(a, b)| a == b).count();
-            if matched > 0 && rest.get(matched).is_none_or(|&b| is_separator(b)) {
-                // A word cut short by a separator or the end of the stream.
-                events.push(Event::Rejected {
-                    reason: RejectReason::UnknownWord,
-                    sample: rest[..matched].to_vec(),
-                    truncated: false,
-                });
-                i += matched;
-            } else {
-                let end = run_end(input, i + matched);
-                bad_run(&mut events, &input[i..end], matched, max);
-                i = end;
-            }
+            i = not_whole(&mut events, input, i, 0, max);
             between = false;
         }
     }
