@@ -15,13 +15,29 @@ use toml::Spanned;
 
 /// Where the packaged configuration lives.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/fifo-pingd/fifo-pingd.toml";
-pub const DEFAULT_FIFO_PATH: &str = "/run/fifo-ping";
+/// The control FIFO, inside the daemon's runtime directory (the unit's
+/// `RuntimeDirectory=fifo-pingd/default`, removed by systemd at the stop).
+/// Users write to the link [`USER_FIFO_LINK`] that points here.
+pub const DEFAULT_FIFO_PATH: &str = "/run/fifo-pingd/default/fifo";
+/// The link users write to (`echo ping > /run/fifo-ping`), made by
+/// tmpfiles.d: it dangles while the daemon is stopped, so a write through it
+/// fails with ENOENT instead of creating a file in the FIFO's place.
+pub const USER_FIFO_LINK: &str = "/run/fifo-ping";
 pub const DEFAULT_MODE: u32 = 0o620;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4096;
 /// Upper bound for `max_message_bytes`: the parser never holds a run anyway,
 /// but a larger value would only delay the rejection of garbage.
 pub const MAX_MAX_MESSAGE_BYTES: usize = 1 << 20;
 pub const DEFAULT_PING_LINES_PER_SECOND: u32 = 100;
+/// The bucket of `received ping` lines: covers a seed session (101 pings at
+/// once) plus a few by hand before the rate limit shows.
+pub const DEFAULT_PING_LINES_BURST: u32 = 1000;
+/// Upper bound for `ping_lines_burst`: beyond it a burst is no longer a
+/// limit on how fast the log fills (use ping_lines_per_second = 0 for that).
+pub const MAX_PING_LINES_BURST: u32 = 1_000_000;
+/// Largest configuration file read: a real one is a few KiB, and reading a
+/// runaway file whole would cost its size in memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Where clients of `fifo-pingctl ping --wait` put their reply FIFOs.
 pub const DEFAULT_REPLY_DIRECTORY: &str = "/run/fifo-pingd/reply";
 
@@ -38,6 +54,11 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Unsafe { path: PathBuf, message: String },
+    #[error(
+        "{path}: expected a configuration file of at most {mib} MiB, found {found}; refusing to read it",
+        mib = MAX_CONFIG_BYTES >> 20
+    )]
+    TooLarge { path: PathBuf, found: String },
     #[error("{0}")]
     Override(String),
 }
@@ -161,6 +182,7 @@ struct RawLog {
     facility: Option<Spanned<String>>,
     level: Option<Spanned<String>>,
     ping_lines_per_second: Option<Spanned<i64>>,
+    ping_lines_burst: Option<Spanned<i64>>,
 }
 
 /// A resolved owner or group: the id and how to show it.
@@ -193,8 +215,10 @@ pub struct LogConfig {
     pub facility: syslog::Facility,
     pub facility_name: String,
     pub level: Level,
-    /// 0 means no limit.
+    /// The refill rate of the bucket of `received ping` lines; 0 means no limit.
     pub ping_lines_per_second: u32,
+    /// The bucket's capacity: lines logged at once before the rate applies.
+    pub ping_lines_burst: u32,
 }
 
 /// Where the configuration came from.
@@ -243,6 +267,9 @@ impl Location {
 /// Reads, parses and validates the configuration.
 pub fn load(location: &Location, overrides: &Overrides) -> Result<Config, ConfigError> {
     let path = location.path();
+    // The path shows in every error below: keep those one line.
+    check_no_control_characters(path)
+        .map_err(|m| ConfigError::Override(format!("--config: {m}")))?;
     let read_error = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -255,11 +282,9 @@ pub fn load(location: &Location, overrides: &Overrides) -> Result<Config, Config
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
     {
-        Ok(mut file) => {
-            check_file_is_trusted(path, &file)?;
-            let mut text = String::new();
-            file.read_to_string(&mut text).map_err(read_error)?;
-            Some(text)
+        Ok(file) => {
+            let meta = check_file_is_trusted(path, &file)?;
+            Some(read_text(path, file, meta.len())?)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound && matches!(location, Location::Default) => {
             None
@@ -276,10 +301,40 @@ pub fn load(location: &Location, overrides: &Overrides) -> Result<Config, Config
     }
 }
 
+/// Reads the open configuration file, whose `fstat` gave `size`, refusing one
+/// larger than [`MAX_CONFIG_BYTES`] before reading it and, since it may grow
+/// after the `fstat`, while reading it (never more than the limit plus one
+/// byte is read).
+fn read_text(path: &Path, file: fs::File, size: u64) -> Result<String, ConfigError> {
+    let too_large = |found: String| ConfigError::TooLarge {
+        path: path.to_owned(),
+        found,
+    };
+    if size > MAX_CONFIG_BYTES {
+        return Err(too_large(format!("{size} bytes")));
+    }
+    let read_error = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large(format!(
+            "more than {MAX_CONFIG_BYTES} bytes (it grew while being read)"
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| read_error(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())))
+}
+
 /// A configuration that anyone but root or us can change would let them
 /// redirect the FIFO or its ownership: refuse it.
 /// Only a regular file: reading a device (`/dev/zero`) would never end.
-fn check_file_is_trusted(path: &Path, file: &fs::File) -> Result<(), ConfigError> {
+/// Returns the file's metadata (of the open descriptor).
+fn check_file_is_trusted(path: &Path, file: &fs::File) -> Result<fs::Metadata, ConfigError> {
     let meta = file.metadata().map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -331,7 +386,7 @@ fn check_file_is_trusted(path: &Path, file: &fs::File) -> Result<(), ConfigError
             ),
         });
     }
-    Ok(())
+    Ok(meta)
 }
 
 /// Parses and validates `text` (the contents of `path`).
@@ -348,18 +403,32 @@ pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, C
     let raw: RawFile =
         toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
 
-    let fifo_path = match (&overrides.fifo_path, &raw.fifo.path) {
-        (Some(path), _) => {
-            validate_fifo_path(path).map_err(|m| ConfigError::Override(format!("--fifo {m}")))?;
-            path.clone()
-        }
-        (None, Some(spanned)) => {
-            let path = PathBuf::from(spanned.get_ref());
+    // Every path key goes through `validate_path`; the file's value is
+    // checked even when `--fifo` overrides it, so that --check-config with
+    // the override does not pass a file the service would refuse.
+    let path_key = |key: &str, spanned: &Spanned<String>| {
+        let path = PathBuf::from(spanned.get_ref());
+        validate_path(&path)
+            .map(|()| path)
+            .map_err(|m| invalid(Some(spanned.span()), format!("{key}: {m}")))
+    };
+    let file_fifo_path = match &raw.fifo.path {
+        Some(spanned) => {
+            let path = path_key("[fifo] path", spanned)?;
             validate_fifo_path(&path)
-                .map_err(|m| invalid(Some(spanned.span()), format!("[fifo] path {m}")))?;
+                .map_err(|m| invalid(Some(spanned.span()), format!("[fifo] path: {m}")))?;
             path
         }
-        (None, None) => PathBuf::from(DEFAULT_FIFO_PATH),
+        None => PathBuf::from(DEFAULT_FIFO_PATH),
+    };
+    let fifo_path = match &overrides.fifo_path {
+        Some(path) => {
+            validate_path(path)
+                .and_then(|()| validate_fifo_path(path))
+                .map_err(|m| ConfigError::Override(format!("--fifo: {m}")))?;
+            path.clone()
+        }
+        None => file_fifo_path,
     };
 
     let mode = match &raw.fifo.mode {
@@ -399,19 +468,7 @@ pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, C
     };
 
     let syslog_socket = match &raw.log.syslog_socket {
-        Some(spanned) => {
-            let socket = PathBuf::from(spanned.get_ref());
-            if !socket.is_absolute() {
-                return Err(invalid(
-                    Some(spanned.span()),
-                    format!(
-                        "[log] syslog_socket: expected an absolute path, found {:?}",
-                        spanned.get_ref()
-                    ),
-                ));
-            }
-            socket
-        }
+        Some(spanned) => path_key("[log] syslog_socket", spanned)?,
         None => PathBuf::from("/dev/log"),
     };
     let (facility, facility_name) = match &raw.log.facility {
@@ -455,21 +512,24 @@ pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, C
         })?,
         None => DEFAULT_PING_LINES_PER_SECOND,
     };
-
-    let reply_directory = match &raw.reply.directory {
-        Some(spanned) => {
-            let dir = PathBuf::from(spanned.get_ref());
-            if !dir.is_absolute() {
-                return Err(invalid(
+    let ping_lines_burst = match &raw.log.ping_lines_burst {
+        Some(spanned) => u32::try_from(*spanned.get_ref())
+            .ok()
+            .filter(|n| (1..=MAX_PING_LINES_BURST).contains(n))
+            .ok_or_else(|| {
+                invalid(
                     Some(spanned.span()),
                     format!(
-                        "[reply] directory: expected an absolute path, found {:?}",
+                        "[log] ping_lines_burst: expected 1 to {MAX_PING_LINES_BURST}, found {}",
                         spanned.get_ref()
                     ),
-                ));
-            }
-            dir
-        }
+                )
+            })?,
+        None => DEFAULT_PING_LINES_BURST,
+    };
+
+    let reply_directory = match &raw.reply.directory {
+        Some(spanned) => path_key("[reply] directory", spanned)?,
         None => PathBuf::from(DEFAULT_REPLY_DIRECTORY),
     };
 
@@ -496,14 +556,36 @@ pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, C
             facility_name,
             level,
             ping_lines_per_second,
+            ping_lines_burst,
         },
     })
 }
 
-fn validate_fifo_path(path: &Path) -> Result<(), String> {
+/// The rule for every path key: absolute and without control characters
+/// (C0, DEL, C1). A newline would name a file with it and split every log
+/// line that shows the path; a NUL would pass here and fail only in the
+/// system call. Shown escaped (`{:?}`) so that the error stays one line.
+fn validate_path(path: &Path) -> Result<(), String> {
+    check_no_control_characters(path)?;
     if !path.is_absolute() {
         return Err(format!("expected an absolute path, found {path:?}"));
     }
+    Ok(())
+}
+
+/// `char::is_control` is exactly U+0000–U+001F and U+007F–U+009F; bytes
+/// that are not UTF-8 become U+FFFD here, which is not one.
+fn check_no_control_characters(path: &Path) -> Result<(), String> {
+    if path.to_string_lossy().chars().any(char::is_control) {
+        return Err(format!(
+            "expected a path without control characters, found {path:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The FIFO's path, beyond [`validate_path`]: it must name a file.
+fn validate_fifo_path(path: &Path) -> Result<(), String> {
     if path.file_name().is_none() {
         return Err(format!("expected a path to a file, found {path:?}"));
     }
@@ -668,6 +750,7 @@ impl Config {
             "ping_lines_per_second = {}",
             self.log.ping_lines_per_second
         );
+        let _ = writeln!(out, "ping_lines_burst = {}", self.log.ping_lines_burst);
         let _ = writeln!(out, "\n[reply]");
         let _ = writeln!(
             out,
@@ -836,5 +919,168 @@ ping_lines_per_second = 0
         let again = parse_str(&printed).expect("printed config parses");
         assert_eq!(again.fifo, config.fifo);
         assert_eq!(again.messages, config.messages);
+    }
+
+    /// A file of `len` bytes that is valid TOML (one comment line).
+    fn config_file_of(dir: &tempfile::TempDir, len: u64) -> PathBuf {
+        let path = dir.path().join("c.toml");
+        let len = usize::try_from(len).expect("small");
+        let mut text = "#".repeat(len - 1);
+        text.push('\n');
+        fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn a_config_up_to_the_size_limit_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for len in [MAX_CONFIG_BYTES - 1, MAX_CONFIG_BYTES] {
+            let path = config_file_of(&dir, len);
+            load(&Location::Explicit(path), &Overrides::default())
+                .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_config_over_the_size_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = config_file_of(&dir, MAX_CONFIG_BYTES + 1);
+        let e =
+            load(&Location::Explicit(path.clone()), &Overrides::default()).expect_err("too large");
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: expected a configuration file of at most 1 MiB, found 1048577 bytes; refusing to read it",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_config_that_grows_after_the_fstat_is_cut_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = config_file_of(&dir, MAX_CONFIG_BYTES + 1);
+        let file = fs::File::open(&path).expect("open");
+        // As if fstat had seen the file still empty.
+        let e = read_text(&path, file, 0).expect_err("grew");
+        assert!(
+            e.to_string().contains("found more than 1048576 bytes"),
+            "{e}"
+        );
+        let path = config_file_of(&dir, MAX_CONFIG_BYTES);
+        let file = fs::File::open(&path).expect("open");
+        read_text(&path, file, 0).expect("exactly the limit");
+    }
+
+    const CONTROL_CHARACTERS: [char; 5] = ['\n', '\0', '\x7f', '\u{85}', '\t'];
+
+    #[test]
+    fn every_path_key_refuses_control_characters() {
+        for (table, key) in [
+            ("fifo", "path"),
+            ("log", "syslog_socket"),
+            ("reply", "directory"),
+        ] {
+            for c in CONTROL_CHARACTERS {
+                let value = format!("/run/a{c}b");
+                let text = format!("[{table}]\n{key} = {}\n", toml::Value::from(value.as_str()));
+                let e = error_text(&text);
+                assert_eq!(
+                    e,
+                    format!(
+                        "/etc/x.toml:2:{}: [{table}] {key}: expected a path without control characters, found {value:?}",
+                        key.len() + 4
+                    )
+                );
+                assert!(!e.contains(c), "the value is shown escaped: {e}");
+            }
+        }
+        let e = error_text("[fifo]\npath = \"/run/a\\nb\"\n");
+        assert!(
+            e.ends_with(
+                r#"[fifo] path: expected a path without control characters, found "/run/a\nb""#
+            ),
+            "{e}"
+        );
+        // Printable non-ASCII is fine.
+        let config = parse_str("[fifo]\npath = \"/run/caf\u{e9}\"\n").expect("valid");
+        assert_eq!(config.fifo.path, Path::new("/run/caf\u{e9}"));
+    }
+
+    #[test]
+    fn the_fifo_override_refuses_control_characters() {
+        for c in CONTROL_CHARACTERS {
+            let value = format!("/run/a{c}b");
+            let overrides = Overrides {
+                fifo_path: Some(PathBuf::from(&value)),
+                log_target: None,
+            };
+            let e = parse("", Path::new("/c"), &overrides).expect_err("refused");
+            assert!(matches!(e, ConfigError::Override(_)), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                format!("--fifo: expected a path without control characters, found {value:?}")
+            );
+        }
+        // The file's own value is checked even when overridden.
+        let overrides = Overrides {
+            fifo_path: Some(PathBuf::from("/run/ok")),
+            log_target: None,
+        };
+        let e = parse(
+            "[fifo]\npath = \"/run/a\\u0000b\"\n",
+            Path::new("/c"),
+            &overrides,
+        )
+        .expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("[fifo] path: expected a path without control"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_config_path_with_control_characters_is_refused() {
+        let location = Location::Explicit(PathBuf::from("/tmp/a\nb.toml"));
+        let e = load(&location, &Overrides::default()).expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            r#"--config: expected a path without control characters, found "/tmp/a\nb.toml""#
+        );
+    }
+
+    #[test]
+    fn ping_lines_burst_is_1_to_a_million() {
+        assert_eq!(
+            parse_str("").expect("valid").log.ping_lines_burst,
+            DEFAULT_PING_LINES_BURST
+        );
+        let config = parse_str("[log]\nping_lines_burst = 1000000\n").expect("valid");
+        assert_eq!(config.log.ping_lines_burst, 1_000_000);
+        assert_eq!(
+            parse_str("[log]\nping_lines_burst = 1\n")
+                .expect("valid")
+                .log
+                .ping_lines_burst,
+            1
+        );
+        for bad in ["0", "-1", "1000001", "4294967297"] {
+            let e = error_text(&format!("[log]\nping_lines_burst = {bad}\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "/etc/x.toml:2:20: [log] ping_lines_burst: expected 1 to 1000000, found {bad}"
+                )
+            );
+        }
+        let printed = config.to_toml();
+        assert!(
+            printed.contains("\nping_lines_burst = 1000000\n"),
+            "{printed}"
+        );
+        let again = parse_str(&printed).expect("printed config parses");
+        assert_eq!(again.log.ping_lines_burst, 1_000_000);
     }
 }

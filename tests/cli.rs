@@ -200,6 +200,7 @@ fn check_config_prints_effective_config() {
         ("log", "facility"),
         ("log", "level"),
         ("log", "syslog_socket"),
+        ("log", "ping_lines_burst"),
     ] {
         if get(sec, key).is_none() {
             r.fail(&format!(
@@ -416,4 +417,70 @@ fn config_file_of_another_user_is_refused() {
     .expect("chown config");
     let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
     r.expect_code(EX_CONFIG).expect_one_error_line(&[c.conf()]);
+}
+
+/// A 2 MiB config is refused from its size on the open file, before it is
+/// read: exit 78 at once, one line with the path, the limit and the size.
+#[test]
+fn oversized_config_file_exits_78_quickly() {
+    const SIZE: usize = 2 << 20;
+    let mut text = "#".repeat(SIZE - 1);
+    text.push('\n');
+    let c = ConfDir::new(&text);
+    let t0 = std::time::Instant::now();
+    let r = run_cli(&["--config", c.conf(), "--check-config"], &[]);
+    let took = t0.elapsed();
+    r.expect_code(EX_CONFIG).expect_one_error_line(&[
+        c.conf(),
+        "expected a configuration file of at most 1 MiB",
+        &format!("found {SIZE} bytes"),
+    ]);
+    if took > std::time::Duration::from_secs(5) {
+        r.fail(&format!("refusing a 2 MiB config took {took:?}"));
+    }
+    // At start, too, before anything is created.
+    let r = run_cli(&["--config", c.conf()], &[]);
+    r.expect_code(EX_CONFIG).expect_one_error_line(&[c.conf()]);
+    if c.fifo().exists() {
+        r.fail("no FIFO should be created from an oversized config");
+    }
+}
+
+/// A [fifo] path with a newline (TOML `\n`) or a NUL (`\u0000`) is refused
+/// by --check-config and at start: exit 78, one line naming the key with
+/// the value escaped, and no file is created under the split name.
+#[test]
+fn fifo_path_with_control_characters_exits_78() {
+    for (escape, shown) in [("\\n", "\\n"), ("\\u0000", "\\0")] {
+        let c = ConfDir::new("");
+        let dir = c.dir.path().display().to_string();
+        // The TOML escape goes in as written: toml_str would double its backslash.
+        let quoted = toml_str(&format!("{dir}/a"));
+        let text = format!(
+            "[fifo]\npath = {}{escape}b\"\n",
+            &quoted[..quoted.len() - 1]
+        );
+        fs::write(&c.conf, text).expect("write config");
+        let value = format!("\"{dir}/a{shown}b\"");
+        for args in [
+            &["--config", c.conf(), "--check-config"][..],
+            &["--config", c.conf()],
+        ] {
+            let r = run_cli(args, &[]);
+            r.expect_code(EX_CONFIG).expect_one_error_line(&[
+                &format!("{}:2:", c.conf()),
+                "[fifo] path: expected a path without control characters",
+                &value,
+            ]);
+        }
+        let names: Vec<_> = fs::read_dir(c.dir.path())
+            .expect("read temp dir")
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        assert_eq!(
+            names.len(),
+            1,
+            "only the config should be in {dir}: {names:?}"
+        );
+    }
 }
