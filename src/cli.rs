@@ -19,6 +19,8 @@ Options:
       --fifo PATH     FIFO to create and read (overrides [fifo] path)
       --log TARGET    stderr, syslog or auto (overrides [log] target)
   -t, --check-config  validate the configuration, print the effective one, exit
+      --reload        send SIGHUP to $MAINPID and wait for its report (the
+                      units' ExecReload=): exit 0 applied, 78 refused
   -h, --help          print this help
   -V, --version       print the version
 
@@ -53,6 +55,7 @@ pub enum UsageError {
 pub enum Command {
     Run,
     CheckConfig,
+    Reload,
     Help,
     Version,
 }
@@ -132,6 +135,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, UsageE
                     Some(LogTarget::parse(&target).ok_or(UsageError::BadLogTarget(target))?);
             }
             "-t" | "--check-config" => options.command = Command::CheckConfig,
+            "--reload" => options.command = Command::Reload,
             "-h" | "--help" => {
                 return Ok(Options {
                     command: Command::Help,

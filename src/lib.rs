@@ -4,7 +4,8 @@
 //! One module per concern: [`cli`] (command line), [`config`] (TOML),
 //! [`fifo`] (creating, verifying and removing the FIFO), [`protocol`] (the
 //! pure parser), [`notify`] (sd_notify), [`logging`] (syslog and stderr),
-//! [`reply`] (pongs for round-trip pings), [`daemon`] (the loop), [`exit`] (sysexits codes),
+//! [`reply`] (pongs for round-trip pings), [`reload`] (the reload report and
+//! `--reload`), [`daemon`] (the loop), [`exit`] (sysexits codes),
 //! [`client`] (`fifo-pingctl`).
 
 // Hardening: no unsafe code but the one statement that takes ownership of the
@@ -22,4 +23,5 @@ pub mod fifo;
 pub mod logging;
 pub mod notify;
 pub mod protocol;
+pub mod reload;
 pub mod reply;

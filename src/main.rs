@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use fifo_pingd::cli::{self, Command};
 use fifo_pingd::config::Location;
-use fifo_pingd::daemon;
 use fifo_pingd::exit::Failure;
+use fifo_pingd::{daemon, reload};
 
 const PROGRAM: &str = "fifo-pingd";
 
@@ -29,6 +29,15 @@ fn run() -> Result<(), Failure> {
         Command::CheckConfig => {
             print!("{}", daemon::check_config(&location, &options.overrides())?)
         }
+        Command::Reload => match reload::reload_and_wait() {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                return Err(Failure {
+                    code: e.exit_code(),
+                    message: e.to_string(),
+                });
+            }
+        },
         Command::Run => daemon::run(location, options.overrides())?,
     }
     Ok(())
