@@ -52,7 +52,9 @@ use thiserror::Error;
 use toml::Spanned;
 
 use crate::cli::{ValueError, option_value, split_inline_value};
-use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_FIFO_PATH, DEFAULT_REPLY_DIRECTORY, Location};
+use crate::config::{
+    DEFAULT_CONFIG_PATH, DEFAULT_FIFO_PATH, DEFAULT_REPLY_DIRECTORY, Location, USER_FIFO_LINK,
+};
 use crate::exit::{
     EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, Failure,
 };
@@ -462,7 +464,15 @@ pub fn resolve(options: &Options) -> Result<Target, Failure> {
                 }
                 None => "the built-in default path".to_owned(),
             };
-            (PathBuf::from(DEFAULT_FIFO_PATH), why)
+            // The packaged link users write to, where it is (it dangles while
+            // the daemon is stopped, which open reports as such); else the
+            // daemon's own built-in path.
+            let path = if lstat(USER_FIFO_LINK).is_ok() {
+                USER_FIFO_LINK
+            } else {
+                DEFAULT_FIFO_PATH
+            };
+            (PathBuf::from(path), why)
         }
     };
     let reply_dir = match (&options.reply_dir, file.and_then(|c| c.reply_directory)) {
@@ -731,6 +741,7 @@ impl ControlFifo {
         // tmpfiles.d), but what it leads to is looked at like the path
         // itself: only a FIFO is ever opened.
         let link = is_type(&before, SFlag::S_IFLNK);
+        let link_st = before;
         let before = if link {
             match stat(path) {
                 Ok(st) => st,
@@ -744,19 +755,31 @@ impl ControlFifo {
                     ));
                 }
                 Err(errno) => {
-                    return Err(os_failure(format!("{shown}: cannot follow the link"), errno));
+                    return Err(os_failure(
+                        format!("{shown}: cannot follow the link"),
+                        errno,
+                    ));
                 }
             }
         } else {
             before
         };
         if !is_type(&before, SFlag::S_IFIFO) {
+            let found = if link {
+                format!(
+                    "{} ({})",
+                    describe_non_fifo(path, &link_st),
+                    file_type_name(&before)
+                )
+            } else {
+                format!(
+                    "{} (fifo-pingd cannot start while this is at its FIFO path)",
+                    describe_non_fifo(path, &before)
+                )
+            };
             return Err(failure(
                 EX_UNAVAILABLE,
-                format!(
-                    "{shown}: expected a FIFO, found {}; not writing to it (fifo-pingd cannot start while this is at its FIFO path)",
-                    describe_non_fifo(path, &before)
-                ),
+                format!("{shown}: expected a FIFO, found {found}; not writing to it"),
             ));
         }
         let fd = open(

@@ -29,6 +29,7 @@ use crate::fifo::{self, Fifo, FifoError, Origin, PipeSize, Removal};
 use crate::logging::{Logger, REJECTION_LINES_PER_SECOND, RateLimit};
 use crate::notify::Notifier;
 use crate::protocol::{self, Parser, Rejection, Sink};
+use crate::reload;
 use crate::reply::{ReplyDir, ReplyError, STALE_REPLY_AGE, UserNames};
 
 /// Bytes per `read`: a whole default pipe buffer, so one read usually
@@ -351,6 +352,10 @@ struct Daemon {
     /// An `end` read too soon after a socket-activated start: the stop
     /// waits until then ([`SOCKET_ACTIVATED_MIN_UPTIME`]).
     deferred_end: Option<Instant>,
+    /// Where reloads are reported (systemd's `$RUNTIME_DIRECTORY`), and how
+    /// many were attempted.
+    runtime_directory: Option<std::path::PathBuf>,
+    reload_attempts: u64,
 }
 
 /// Runs the daemon until SIGTERM, SIGINT or `end`.
@@ -392,7 +397,11 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
         out: Output {
             counters: Counters::default(),
             logger,
-            ping_lines: RateLimit::new(config.log.ping_lines_per_second, now),
+            ping_lines: RateLimit::with_burst(
+                config.log.ping_lines_per_second,
+                config.log.ping_lines_burst,
+                now,
+            ),
             rejection_lines: RateLimit::new(REJECTION_LINES_PER_SECOND, now),
             replies: ReplyDir::new(&config.reply_directory),
             names: UserNames::default(),
@@ -406,8 +415,14 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
         started: now,
         pipe_checked: now,
         deferred_end: None,
+        runtime_directory: reload::runtime_directory(),
+        reload_attempts: 0,
     };
-    daemon.check_pipe_size(now);
+    // A socket-activated or reused FIFO may have been resized before we came.
+    let on_end = daemon.config.messages.on_end;
+    if let Some(reason) = daemon.check_pipe_size(now, on_end) {
+        daemon.deferred_end = Some(daemon.end_allowed_at(reason).unwrap_or(now));
+    }
     daemon.announce_listening();
     daemon.notify_ready();
     daemon.out.logger.flush();
@@ -528,26 +543,59 @@ impl Daemon {
             .then_some(earliest)
     }
 
-    /// Sets the pipe back to its own size if a writer changed it.
-    fn check_pipe_size(&mut self, now: Instant) {
+    /// Sets the pipe back to its own size if a writer changed it. A grown
+    /// pipe can only be shrunk while it holds no more than the new size, and
+    /// a flooder may keep it fuller than that however fast its requests are
+    /// answered; so the pipe is first drained into memory (reads cost little
+    /// next to parsing; at most [`LAST_READS_MAX_BYTES`], the largest pipe a
+    /// writer can ask for), shrunk, and what was drained parsed after. Returns
+    /// a stop reason if an `end` in it asked for one.
+    fn check_pipe_size(&mut self, now: Instant, on_end: OnEnd) -> Option<StopReason> {
         self.pipe_checked = now;
-        let (found, restored) = match self.fifo.keep_pipe_size() {
-            PipeSize::Kept => return,
-            PipeSize::Restored { found } => (found, true),
-            PipeSize::Changed { found } => (found, false),
+        let mut held = Vec::new();
+        let mut emptied = false;
+        let found = match self.fifo.keep_pipe_size() {
+            PipeSize::Kept => return None,
+            PipeSize::Restored { found } => found,
+            PipeSize::Changed { found } => {
+                while (held.len() as u64) < LAST_READS_MAX_BYTES {
+                    match fifo::read_available(self.fifo.as_fd(), &mut self.buf) {
+                        Ok(n) => {
+                            held.extend_from_slice(&self.buf[..n]);
+                            if n < self.buf.len() {
+                                emptied = true;
+                                break;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let _ = self.fifo.keep_pipe_size();
+                found
+            }
         };
         let path = self.fifo.path().display().to_string();
-        self.out
-            .client_problem(config::Level::Notice, now, || match restored {
-                true => format!(
-                    "{path}: a writer had set the pipe buffer to {found} bytes; set back to {}",
-                    fifo::PIPE_BYTES
-                ),
-                false => format!(
-                    "{path}: a writer has set the pipe buffer to {found} bytes; it is set back to {} once read",
-                    fifo::PIPE_BYTES
-                ),
-            });
+        self.out.client_problem(config::Level::Notice, now, || {
+            format!(
+                "{path}: a writer had set the pipe buffer to {found} bytes; set back to {}",
+                fifo::PIPE_BYTES
+            )
+        });
+        if held.is_empty() {
+            return None;
+        }
+        let mut handler = Handler {
+            out: &mut self.out,
+            on_end,
+            stop: None,
+            now,
+        };
+        handler.out.counters.bytes += held.len() as u64;
+        self.parser.feed(&held, &mut handler);
+        if emptied {
+            self.parser.end_of_burst(&mut handler);
+        }
+        handler.stop
     }
 
     /// Until the next status refresh, watchdog ping or log summary; forever
@@ -603,10 +651,11 @@ impl Daemon {
             }
             handler.now = Instant::now();
         }
-        let stop = handler.stop;
+        let mut stop = handler.stop;
         self.notifier.status_changed();
         if now.duration_since(self.pipe_checked) >= PIPE_SIZE_CHECK_INTERVAL {
-            self.check_pipe_size(now);
+            let drained = self.check_pipe_size(now, on_end);
+            stop = stop.or(drained);
         }
         Ok(stop)
     }
@@ -614,7 +663,12 @@ impl Daemon {
     fn housekeeping(&mut self) {
         let now = Instant::now();
         self.out.flush_summaries(now);
-        if self.out.replies.sweep_deadline().is_some_and(|at| now >= at) {
+        if self
+            .out
+            .replies
+            .sweep_deadline()
+            .is_some_and(|at| now >= at)
+        {
             self.sweep_replies(now);
         }
         let (fifo, counters) = (&self.fifo, &self.out.counters);
@@ -642,14 +696,16 @@ impl Daemon {
                         "{path}: {} stale entries cannot be removed (non-empty directories?)",
                         sweep.stuck
                     );
-                    self.out.client_problem(config::Level::Warning, now, || line);
+                    self.out
+                        .client_problem(config::Level::Warning, now, || line);
                 }
             }
             Err(errno) => {
                 let line = format!(
                     "{path}: cannot list the reply directory to remove stale entries ({errno}); it should be owned by the daemon's user"
                 );
-                self.out.client_problem(config::Level::Warning, now, || line);
+                self.out
+                    .client_problem(config::Level::Warning, now, || line);
             }
         }
     }
@@ -661,7 +717,7 @@ impl Daemon {
             self.out.logger.warning(&e);
         }
         let mut stop = None;
-        match self.try_reload(&mut stop) {
+        let error = match self.try_reload(&mut stop) {
             Ok(()) => {
                 self.out.counters.reloads += 1;
                 let from = match &self.config.source {
@@ -671,13 +727,38 @@ impl Daemon {
                 self.out
                     .logger
                     .info(&format!("reloaded configuration from {from}"));
+                None
             }
-            Err(e) => self.out.logger.err(&format!(
-                "reload failed, keeping the previous configuration: {e}"
-            )),
-        }
+            Err(e) => {
+                self.out.logger.err(&format!(
+                    "reload failed, keeping the previous configuration: {e}"
+                ));
+                Some(e.to_string())
+            }
+        };
+        self.report_reload(error);
         self.notify_ready();
         stop
+    }
+
+    /// For `fifo-pingd --reload` (the units' ExecReload=), which waits for it.
+    fn report_reload(&mut self, error: Option<String>) {
+        self.reload_attempts += 1;
+        let Some(dir) = &self.runtime_directory else {
+            return;
+        };
+        let report = reload::Report {
+            pid: std::process::id(),
+            count: self.reload_attempts,
+            error,
+        };
+        if let Err(e) = reload::write_report(dir, &report) {
+            let line = format!(
+                "{}: cannot write the reload report ({e}); `fifo-pingd --reload` will time out",
+                dir.display()
+            );
+            self.out.logger.warning(&line);
+        }
     }
 
     fn try_reload(&mut self, stop: &mut Option<StopReason>) -> Result<(), DaemonError> {
@@ -736,9 +817,13 @@ impl Daemon {
                 self.out.logger.warning(&w);
             }
         }
-        if new.log.ping_lines_per_second != self.config.log.ping_lines_per_second {
-            self.out.ping_lines = RateLimit::new(new.log.ping_lines_per_second, Instant::now());
-        }
+        // In place: the suppressed count not summarised yet stays, as do the
+        // tokens left (at most the new burst).
+        self.out.ping_lines.set_limit(
+            new.log.ping_lines_per_second,
+            new.log.ping_lines_burst,
+            Instant::now(),
+        );
         if new.reply_directory != self.config.reply_directory || !self.out.replies.is_available() {
             self.out.replies = ReplyDir::new(&new.reply_directory);
         }

@@ -505,7 +505,10 @@ mod tests {
             assert!(limits.allow(1001, start));
         }
         assert!(!limits.allow(1001, start), "the burst is used up");
-        assert!(limits.allow(1002, start), "another user has a bucket of its own");
+        assert!(
+            limits.allow(1002, start),
+            "another user has a bucket of its own"
+        );
         // One token per 1/rate seconds, none lost to rounding.
         let per_token = Duration::from_secs(1) / PONGS_PER_USER_PER_SECOND;
         assert!(!limits.allow(1001, start + per_token / 2));
@@ -515,7 +518,10 @@ mod tests {
         let served = (0..2 * PONGS_PER_USER_PER_SECOND)
             .filter(|_| limits.allow(1001, later))
             .count();
-        assert_eq!(served, PONGS_PER_USER_PER_SECOND as usize, "refilled to the burst, no more");
+        assert_eq!(
+            served, PONGS_PER_USER_PER_SECOND as usize,
+            "refilled to the burst, no more"
+        );
     }
 
     #[test]
@@ -578,7 +584,11 @@ mod tests {
             replies.sweep(now, STALE_REPLY_AGE).expect("sweep"),
             Sweep::default()
         );
-        assert_eq!(replies.sweep_deadline(), None, "nothing left: no more wake-ups");
+        assert_eq!(
+            replies.sweep_deadline(),
+            None,
+            "nothing left: no more wake-ups"
+        );
     }
 
     #[test]

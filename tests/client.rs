@@ -468,8 +468,9 @@ fn no_reader_fails_at_once_with_69() {
             &fifo,
             &"--reply-dir",
             &reply,
+            // The longest --wait allows (reply::MAX_ROUND_TRIP).
             &"--timeout",
-            &"30",
+            &"15",
             &"ping",
         ];
         if wait {
@@ -479,7 +480,7 @@ fn no_reader_fails_at_once_with_69() {
         r.expect_error(EX_UNAVAILABLE, &[]);
         assert_eq!(r.stderr, expected);
         if r.took > Duration::from_secs(5) {
-            r.fail("should fail at once, not wait for the 30 s timeout");
+            r.fail("should fail at once, not wait for the 15 s timeout");
         }
         assert_eq!(entries(&reply), Vec::<String>::new(), "no reply FIFO made");
     }
@@ -554,18 +555,91 @@ fn anything_but_a_fifo_is_refused_untouched() {
         .run()
         .expect_error(EX_UNAVAILABLE, &["found a directory"]);
 
-    // A symlink, even to a FIFO somebody reads, is not followed.
+    // A symlink is followed (the packaged /run/fifo-ping is one), but only
+    // to a FIFO: what it leads to is looked at like the path itself.
     let mut target = HeldFifo::new(&dir.path().join("real"), 0o620);
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&target.path, &link).expect("symlink");
-    ctl_p(&[&"--fifo", &link, &"ping"]).run().expect_error(
-        EX_UNAVAILABLE,
-        &[&format!(
-            "found a symbolic link to {}",
-            target.path.display()
-        )],
+    let r = ctl_p(&[&"--fifo", &link, &"ping"]).run();
+    r.expect_ok();
+    assert_eq!(r.stdout, format!("sent ping to {}\n", link.display()));
+    assert_eq!(
+        target.drain(),
+        b"\nping\n",
+        "the message went through the link"
     );
-    assert_eq!(target.drain(), b"", "nothing went through the link");
+    // A link to a link to the FIFO, too.
+    let link2 = dir.path().join("link2");
+    std::os::unix::fs::symlink(&link, &link2).expect("symlink");
+    ctl_p(&[&"--fifo", &link2, &"end"]).run().expect_ok();
+    assert_eq!(target.drain(), b"\nend\n");
+
+    // A link to anything else is refused without opening what it leads to:
+    // inotify would report an open of the file.
+    let to_file = dir.path().join("to-file");
+    std::os::unix::fs::symlink(&file, &to_file).expect("symlink");
+    let watch = nix::sys::inotify::Inotify::init(nix::sys::inotify::InitFlags::IN_NONBLOCK)
+        .expect("inotify_init");
+    watch
+        .add_watch(&file, nix::sys::inotify::AddWatchFlags::IN_ALL_EVENTS)
+        .expect("inotify_add_watch");
+    ctl_p(&[&"--fifo", &to_file, &"ping"]).run().expect_error(
+        EX_UNAVAILABLE,
+        &[
+            &format!(
+                "{}: expected a FIFO, found a symbolic link to {} (a regular file)",
+                to_file.display(),
+                file.display()
+            ),
+            "not writing",
+        ],
+    );
+    match watch.read_events() {
+        Err(nix::errno::Errno::EAGAIN) => {}
+        other => panic!("the file behind the link was touched: {other:?}"),
+    }
+    assert_eq!(fs::read(&file).expect("read"), b"keep");
+    let to_dir = dir.path().join("to-dir");
+    std::os::unix::fs::symlink(dir.path(), &to_dir).expect("symlink");
+    ctl_p(&[&"--fifo", &to_dir, &"ping"]).run().expect_error(
+        EX_UNAVAILABLE,
+        &["found a symbolic link to", "(a directory)"],
+    );
+    let to_dev = dir.path().join("to-dev");
+    std::os::unix::fs::symlink("/dev/null", &to_dev).expect("symlink");
+    ctl_p(&[&"--fifo", &to_dev, &"ping"]).run().expect_error(
+        EX_UNAVAILABLE,
+        &["found a symbolic link to /dev/null (a character device)"],
+    );
+
+    // A dangling link (the packaged one while the daemon is stopped): the
+    // daemon is not running; nothing is created at either end.
+    let gone = dir.path().join("gone/fifo");
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(&gone, &dangling).expect("symlink");
+    ctl_p(&[&"--fifo", &dangling, &"ping"]).run().expect_error(
+        EX_UNAVAILABLE,
+        &[
+            &format!(
+                "fifo-pingd is not running: {} is a symbolic link to {}, which does not exist",
+                dangling.display(),
+                gone.display()
+            ),
+            "systemctl start fifo-pingd",
+        ],
+    );
+    let dangling_here = dir.path().join("dangling-here");
+    let gone_here = dir.path().join("not-yet");
+    std::os::unix::fs::symlink(&gone_here, &dangling_here).expect("symlink");
+    ctl_p(&[&"--fifo", &dangling_here, &"end"])
+        .run()
+        .expect_error(EX_UNAVAILABLE, &["which does not exist"]);
+    assert!(
+        node_info(&gone_here).is_err(),
+        "nothing created through the link"
+    );
+    assert!(node_info(&dir.path().join("gone")).is_err());
+    assert_eq!(target.drain(), b"", "nothing else reached the FIFO");
 
     let socket = dir.path().join("socket");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
@@ -629,7 +703,7 @@ fn permission_denied_names_the_fifos_group() {
         .by_nobody()
         .run()
         .expect_ok();
-    assert_eq!(held.queued(), 5);
+    assert_eq!(held.queued(), 6, "\\nping\\n");
 
     // A directory on the way that nobody cannot search.
     let private = dir.path().join("private");
@@ -689,10 +763,10 @@ fn a_full_pipe_that_drains_in_time_gets_the_message() {
     let capacity = held.fill();
     let client = ctl_p(&[&"--fifo", &held.path, &"--timeout", &"30", &"ping"]).spawn();
     // Whether the client is already polling or not, room appears now.
-    let got = held.read_until(b"ping\n", TIMEOUT);
-    assert_eq!(got.len(), capacity + 5);
+    let got = held.read_until(b"\nping\n", TIMEOUT);
+    assert_eq!(got.len(), capacity + 6);
     assert!(got[..capacity].iter().all(|&b| b == b'x'));
-    assert_eq!(&got[capacity..], b"ping\n", "the message arrived whole");
+    assert_eq!(&got[capacity..], b"\nping\n", "the message arrived whole");
     client.wait(TIMEOUT).expect_ok();
 }
 
@@ -790,8 +864,9 @@ fn signals_while_waiting_remove_the_reply_fifo() {
         let client = ctl_p(&[
             &"--config",
             &live.config,
+            // The longest --wait allows (reply::MAX_ROUND_TRIP).
             &"--timeout",
-            &"60",
+            &"15",
             &"ping",
             &"--wait",
         ])
@@ -802,7 +877,7 @@ fn signals_while_waiting_remove_the_reply_fifo() {
         if r.status.signal() != Some(sig as i32) {
             r.fail(&format!("expected death by {sig:?}, as without a handler"));
         }
-        if r.took > Duration::from_secs(30) {
+        if r.took > Duration::from_secs(7) {
             r.fail("the signal did not interrupt the wait");
         }
         assert_eq!(entries(&live.reply), Vec::<String>::new(), "after {sig:?}");
@@ -958,14 +1033,14 @@ fn the_config_gives_the_paths_and_daemon_only_keys_do_not_matter() {
         run = run.by_nobody();
     }
     run.run().expect_ok();
-    assert_eq!(held.drain(), b"ping\n");
+    assert_eq!(held.drain(), b"\nping\n");
 
     // --fifo wins over the file.
     let other = HeldFifo::new(&dir.path().join("other"), 0o622);
     ctl_p(&[&"--config", &config, &"--fifo", &other.path, &"end"])
         .run()
         .expect_ok();
-    assert_eq!(other.queued(), 4, "end\\n went to --fifo");
+    assert_eq!(other.queued(), 5, "\\nend\\n went to --fifo");
     assert_eq!(held.queued(), 0);
 }
 

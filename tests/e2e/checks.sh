@@ -13,18 +13,25 @@ fail() { FAILED=$((FAILED + 1)); echo "FAIL [$SECTION] $*"; }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 section() { SECTION=$1; shift; printf '\n--- %s. %s\n' "$SECTION" "$*"; }
 
+# The path users write to (a tmpfiles.d link) and the FIFO it points to, in the
+# service's runtime directory (removed at the stop, so the link then dangles).
 FIFO=/run/fifo-ping
+REAL_FIFO=/run/fifo-pingd/default/fifo
 SVC=fifo-pingd.service
 SOCK=fifo-pingd.socket
 SOCK_SVC=fifo-pingd-socket.service
+MOUNT='run-fifo\x2dpingd-reply.mount'
 CONF=/etc/fifo-pingd/fifo-pingd.toml
 REPLY_DIR=/run/fifo-pingd/reply
 
 prop() { in_ct systemctl show -P "$2" "$1" 2>/dev/null || true; }
 state_is() { [ "$(prop "$1" ActiveState)" = "$2" ]; }
 main_pid() { prop "$1" MainPID; }
-fifo_perm() { in_ct stat -c '%A %U %G' "$FIFO" 2>/dev/null || echo absent; }
-fifo_absent() { [ "$(in_ct sh -c "if [ -e $FIFO ] || [ -L $FIFO ]; then echo present; else echo absent; fi")" = absent ]; }
+fifo_perm() { in_ct stat -L -c '%A %U %G' "$FIFO" 2>/dev/null || echo absent; }
+# The FIFO is gone, and so is anything else at its path.
+fifo_absent() { [ "$(in_ct sh -c "if [ -e $REAL_FIFO ] || [ -L $REAL_FIFO ]; then echo present; else echo absent; fi")" = absent ]; }
+# /run/fifo-ping is the packaged link (present or dangling), never anything else.
+link_ok() { [ "$(in_ct readlink "$FIFO" 2>/dev/null)" = fifo-pingd/default/fifo ]; }
 # jcount UNIT REGEX: journal lines of UNIT matching REGEX.
 jcount() { in_ct journalctl --no-pager -o cat -u "$1" 2>/dev/null | grep -cE -- "$2" || true; }
 # jgrew UNIT REGEX N: more than N such lines now.
