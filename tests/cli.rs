@@ -484,3 +484,78 @@ fn fifo_path_with_control_characters_exits_78() {
         );
     }
 }
+
+/// `--reload` outside systemd (no $MAINPID, no $RUNTIME_DIRECTORY): a usage
+/// error naming both, at once.
+#[test]
+fn reload_outside_systemd_exits_64() {
+    let r = run_cli(&["--reload"], &[]);
+    r.expect_code(EX_USAGE)
+        .expect_one_error_line(&["--reload", "MAINPID", "RUNTIME_DIRECTORY"]);
+}
+
+/// `--reload` as the units' ExecReload= runs it: SIGHUP to $MAINPID, then the
+/// daemon's report in $RUNTIME_DIRECTORY decides the exit status: 0 once a
+/// good config is applied (the new mode is on the FIFO when it returns), 78
+/// with the daemon's one-line error (path:line:column) for a bad one, after
+/// which the daemon still runs with the previous configuration.
+#[test]
+fn reload_waits_for_the_daemon_and_reports_a_refused_config() {
+    let mut env = TestEnv::new();
+    let runtime = env.dir.path().join("runtime");
+    fs::create_dir(&runtime).expect("mkdir runtime");
+    let runtime_s = runtime.to_str().expect("utf-8").to_owned();
+    env.env
+        .push(("RUNTIME_DIRECTORY".into(), runtime_s.clone()));
+    let config_path = env.config_path.clone();
+    let d = env.spawn(&Config::default());
+    d.wait_ready();
+    let pid = d.pid.to_string();
+    let vars = [
+        ("MAINPID", pid.as_str()),
+        ("RUNTIME_DIRECTORY", runtime_s.as_str()),
+    ];
+
+    let text = fs::read_to_string(&config_path).expect("read config");
+    let with_mode: String = text
+        .lines()
+        .filter(|l| !l.starts_with("mode"))
+        .map(|l| match l {
+            "[fifo]" => "[fifo]\nmode = \"0640\"\n".to_owned(),
+            l => format!("{l}\n"),
+        })
+        .collect();
+    assert!(
+        with_mode.contains("mode = \"0640\""),
+        "the test config has a [fifo] table"
+    );
+    fs::write(&config_path, &with_mode).expect("write config");
+    let r = run_cli(&["--reload"], &vars);
+    r.expect_code(0);
+    let mode = fs::metadata(&d.fifo).expect("stat FIFO").permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        mode.mode() & 0o7777,
+        0o640,
+        "applied before --reload returned"
+    );
+
+    fs::write(
+        &config_path,
+        format!("{with_mode}\n[fifo]\nmode = \"0600\"\n"),
+    )
+    .expect("write config");
+    let r = run_cli(&["--reload"], &vars);
+    r.expect_code(EX_CONFIG).expect_one_error_line(&[
+        "reload failed, the previous configuration is kept",
+        &format!("{}:", config_path.display()),
+    ]);
+    let mode = fs::metadata(&d.fifo).expect("stat FIFO").permissions();
+    assert_eq!(
+        mode.mode() & 0o7777,
+        0o640,
+        "the previous configuration is kept"
+    );
+    d.write_fifo(b"ping\n");
+    d.wait_log("received ping");
+}
