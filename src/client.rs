@@ -25,14 +25,11 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::hash::{BuildHasher, RandomState};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::ops::Range;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -46,8 +43,6 @@ use nix::unistd::{
     unlinkat,
 };
 use serde::Deserialize;
-use signal_hook::SigId;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use thiserror::Error;
 use toml::Spanned;
 
@@ -60,6 +55,7 @@ use crate::exit::{
 };
 use crate::fifo::file_type_name;
 use crate::reply::{MAX_ROUND_TRIP, PONG, STALE_REPLY_AGE};
+use crate::signals::{SIGHUP, SIGINT, SIGTERM, Signals};
 
 pub const PROGRAM: &str = "fifo-pingctl";
 /// How long to wait for room in the pipe and, with `--wait`, for the pong.
@@ -583,55 +579,21 @@ fn describe_non_fifo(path: &Path, st: &FileStat) -> String {
 // ---------------------------------------------------------------------------
 // Signals
 
-/// SIGINT, SIGTERM and SIGHUP, caught while the client holds a reply FIFO:
-/// each sets its flag, then writes a byte that wakes `poll`.
-pub struct Interrupts {
-    wake: UnixStream,
-    flags: Vec<(libc::c_int, Arc<AtomicBool>)>,
-    ids: Vec<SigId>,
-}
+/// SIGINT, SIGTERM and SIGHUP, caught while the client holds a reply FIFO
+/// (the shared [`Signals`]: a signal wakes `poll`); dropped, the default
+/// actions are back, so the signal can be re-raised after the clean-up.
+pub struct Interrupts(Signals);
+
+const INTERRUPTS: [libc::c_int; 3] = [SIGINT, SIGTERM, SIGHUP];
 
 impl Interrupts {
     pub fn install() -> io::Result<Interrupts> {
-        let (wake, wake_writer) = UnixStream::pair()?;
-        wake.set_nonblocking(true)?;
-        wake_writer.set_nonblocking(true)?;
-        let mut interrupts = Interrupts {
-            wake,
-            flags: Vec::new(),
-            ids: Vec::new(),
-        };
-        for signal in [SIGINT, SIGTERM, SIGHUP] {
-            let flag = Arc::new(AtomicBool::new(false));
-            // The flag first: by the time the byte wakes poll, it is set.
-            interrupts
-                .ids
-                .push(signal_hook::flag::register(signal, Arc::clone(&flag))?);
-            interrupts.ids.push(signal_hook::low_level::pipe::register(
-                signal,
-                wake_writer.try_clone()?,
-            )?);
-            interrupts.flags.push((signal, flag));
-        }
-        Ok(interrupts)
+        Signals::install(&INTERRUPTS).map(Interrupts)
     }
 
     /// The first signal that arrived, if any.
     pub fn pending(&self) -> Option<libc::c_int> {
-        let mut buf = [0u8; 16];
-        while matches!((&self.wake).read(&mut buf), Ok(n) if n > 0) {}
-        self.flags
-            .iter()
-            .find(|(_, flag)| flag.load(Ordering::SeqCst))
-            .map(|(signal, _)| *signal)
-    }
-}
-
-impl Drop for Interrupts {
-    fn drop(&mut self) {
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
+        self.0.first_of(&INTERRUPTS)
     }
 }
 
@@ -662,7 +624,7 @@ fn wait_for(
         let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
         let mut fds = vec![PollFd::new(fd.as_fd(), events)];
         if let Some(i) = interrupts {
-            fds.push(PollFd::new(i.wake.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(i.0.wake_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, timeout) {
             Ok(_) => {

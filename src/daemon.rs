@@ -14,14 +14,10 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use thiserror::Error;
 
 use crate::config::{self, Config, ConfigError, Location, OnEnd, Overrides, Source};
@@ -31,6 +27,7 @@ use crate::notify::Notifier;
 use crate::protocol::{self, Parser, Rejection, Sink};
 use crate::reload;
 use crate::reply::{ReplyDir, ReplyError, STALE_REPLY_AGE, UserNames};
+use crate::signals::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, Signals};
 
 /// Bytes per `read`: a whole default pipe buffer, so one read usually
 /// empties the pipe.
@@ -131,68 +128,6 @@ impl fmt::Display for StopReason {
             StopReason::Signal(name) => f.write_str(name),
             StopReason::End => f.write_str("end received"),
         }
-    }
-}
-
-/// Signals arrive as flags plus one byte on a self-pipe that wakes `poll`.
-/// The flag is set before the byte is written (handlers run in registration
-/// order), so draining the pipe and then reading the flags loses nothing.
-struct Signals {
-    wake: UnixStream,
-    term: Arc<AtomicBool>,
-    int: Arc<AtomicBool>,
-    hup: Arc<AtomicBool>,
-    usr1: Arc<AtomicBool>,
-}
-
-impl Signals {
-    fn install() -> io::Result<Signals> {
-        let (wake, wake_writer) = UnixStream::pair()?;
-        wake.set_nonblocking(true)?;
-        wake_writer.set_nonblocking(true)?;
-        let signals = Signals {
-            wake,
-            term: Arc::default(),
-            int: Arc::default(),
-            hup: Arc::default(),
-            usr1: Arc::default(),
-        };
-        for (signal, flag) in [
-            (SIGTERM, &signals.term),
-            (SIGINT, &signals.int),
-            (SIGHUP, &signals.hup),
-            (SIGUSR1, &signals.usr1),
-        ] {
-            signal_hook::flag::register(signal, Arc::clone(flag))?;
-            signal_hook::low_level::pipe::register(signal, wake_writer.try_clone()?)?;
-        }
-        Ok(signals)
-    }
-
-    /// SIGTERM or SIGINT arrived (the flag is left for the loop to take).
-    fn stop_pending(&self) -> bool {
-        self.term.load(Ordering::SeqCst) || self.int.load(Ordering::SeqCst)
-    }
-
-    fn drain(&self) {
-        let mut buf = [0u8; 64];
-        while let Ok(n) = (&self.wake).read_some(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-    }
-}
-
-trait ReadSome {
-    fn read_some(self, buf: &mut [u8]) -> io::Result<usize>;
-}
-
-impl ReadSome for &UnixStream {
-    fn read_some(self, buf: &mut [u8]) -> io::Result<usize> {
-        use std::io::Read;
-        let mut stream = self;
-        stream.read(buf)
     }
 }
 
@@ -372,7 +307,8 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
         ));
     }
     // Before the FIFO exists: a SIGTERM from now on is handled, not fatal.
-    let signals = Signals::install().map_err(DaemonError::os("cannot install signal handlers"))?;
+    let signals = Signals::install(&[SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        .map_err(DaemonError::os("cannot install signal handlers"))?;
 
     let opened = match Fifo::from_socket_activation(&config.fifo.path) {
         Ok(Some(fifo)) => Ok(fifo),
@@ -476,9 +412,9 @@ impl Daemon {
                 let watch = self.out.replies.watch_fd();
                 let mut fds = [
                     PollFd::new(self.fifo.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(signals.wake_fd(), PollFlags::POLLIN),
                     // Without a watch, the signal pipe stands in (polled twice, harmless).
-                    PollFd::new(watch.unwrap_or(signals.wake.as_fd()), PollFlags::POLLIN),
+                    PollFd::new(watch.unwrap_or(signals.wake_fd()), PollFlags::POLLIN),
                 ];
                 let count = if watch.is_some() { 3 } else { 2 };
                 match poll(&mut fds[..count], timeout) {
@@ -496,12 +432,12 @@ impl Daemon {
             };
 
             if signal_ready {
-                signals.drain();
+                signals.collect();
             }
-            if signals.term.swap(false, Ordering::SeqCst) {
+            if signals.take(SIGTERM) {
                 return Ok(StopReason::Signal("SIGTERM"));
             }
-            if signals.int.swap(false, Ordering::SeqCst) {
+            if signals.take(SIGINT) {
                 return Ok(StopReason::Signal("SIGINT"));
             }
             if fifo_ready {
@@ -519,12 +455,12 @@ impl Daemon {
             if reply_dir_ready {
                 self.out.replies.entries_created(Instant::now());
             }
-            if signals.hup.swap(false, Ordering::SeqCst)
+            if signals.take(SIGHUP)
                 && let Some(reason) = self.reload()
             {
                 return Ok(reason);
             }
-            if signals.usr1.swap(false, Ordering::SeqCst) {
+            if signals.take(SIGUSR1) {
                 let line = format!("counters: {}", self.out.counters);
                 self.out.logger.info(&line);
             }
@@ -646,7 +582,8 @@ impl Daemon {
                 self.parser.end_of_burst(&mut handler);
                 break;
             }
-            if signals.stop_pending() {
+            // The pipe is still full: a stop must not wait for the rest.
+            if signals.first_of(&[SIGTERM, SIGINT]).is_some() {
                 break;
             }
             handler.now = Instant::now();

@@ -25,3 +25,4 @@ pub mod notify;
 pub mod protocol;
 pub mod reload;
 pub mod reply;
+pub mod signals;
