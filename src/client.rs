@@ -36,7 +36,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, open, openat, readlink};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{
-    FchmodatFlags, FileStat, Mode, SFlag, fchmod, fchmodat, fstat, fstatat, lstat, stat,
+    FchmodatFlags, FileStat, Mode, SFlag, fchmod, fchmodat, fstat, fstatat, lstat,
 };
 use nix::unistd::{
     Gid, Group, Uid, UnlinkatFlags, User, fchown, getegid, geteuid, getgroups, getpid, mkfifoat,
@@ -53,7 +53,7 @@ use crate::config::{
 use crate::exit::{
     EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, Failure,
 };
-use crate::fifo::file_type_name;
+use crate::fifo::{At, VerifyError, file_type_name, look, open_verified};
 use crate::reply::{MAX_ROUND_TRIP, PONG, STALE_REPLY_AGE};
 use crate::signals::{SIGHUP, SIGINT, SIGTERM, Signals};
 
@@ -679,7 +679,7 @@ impl ControlFifo {
             )
         };
         // Look before opening: opening a device node can have side effects.
-        let before = match lstat(path) {
+        let before = match look(At::Path(path), false) {
             Ok(st) => st,
             Err(Errno::ENOENT) => return Err(missing()),
             Err(Errno::ENOTDIR) => {
@@ -705,7 +705,7 @@ impl ControlFifo {
         let link = is_type(&before, SFlag::S_IFLNK);
         let link_st = before;
         let before = if link {
-            match stat(path) {
+            match look(At::Path(path), true) {
                 Ok(st) => st,
                 Err(Errno::ENOENT) => {
                     return Err(failure(
@@ -744,49 +744,38 @@ impl ControlFifo {
                 format!("{shown}: expected a FIFO, found {found}; not writing to it"),
             ));
         }
-        let fd = open(
-            path,
-            OFlag::O_WRONLY
-                | OFlag::O_NONBLOCK
-                | if link { OFlag::empty() } else { OFlag::O_NOFOLLOW }
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|errno| match errno {
-            Errno::ENXIO => failure(
-                EX_UNAVAILABLE,
-                format!("fifo-pingd is not running (nothing is reading {shown})"),
-            ),
-            Errno::EACCES | Errno::EPERM => {
-                let (facts, advice) = permission_advice(&before, 0o020);
-                failure(
-                    EX_NOPERM,
-                    format!("permission denied writing to {shown} ({facts}): {advice}"),
-                )
-            }
-            Errno::ENOENT => missing(),
-            Errno::ELOOP => failure(
-                EX_UNAVAILABLE,
-                format!(
-                    "{shown}: expected a FIFO, found a symbolic link (replaced while opening); not writing to it"
+        let fd = open_verified(At::Path(path), OFlag::O_WRONLY, &before, link).map_err(
+            |e| match e {
+                VerifyError::Open(Errno::ENXIO) => failure(
+                    EX_UNAVAILABLE,
+                    format!("fifo-pingd is not running (nothing is reading {shown})"),
                 ),
-            ),
-            errno => os_failure(format!("{shown}: cannot open for writing"), errno),
-        })?;
-        let after = fstat(&fd).map_err(|e| os_failure(format!("{shown}: fstat"), e))?;
-        if !is_type(&after, SFlag::S_IFIFO)
-            || after.st_dev != before.st_dev
-            || after.st_ino != before.st_ino
-        {
-            return Err(failure(
-                EX_UNAVAILABLE,
-                format!(
-                    "{shown}: expected a FIFO, found {} (replaced while opening); not writing to it",
-                    file_type_name(&after)
+                VerifyError::Open(Errno::EACCES | Errno::EPERM) => {
+                    let (facts, advice) = permission_advice(&before, 0o020);
+                    failure(
+                        EX_NOPERM,
+                        format!("permission denied writing to {shown} ({facts}): {advice}"),
+                    )
+                }
+                VerifyError::Open(Errno::ENOENT) => missing(),
+                VerifyError::Open(Errno::ELOOP) => failure(
+                    EX_UNAVAILABLE,
+                    format!(
+                        "{shown}: expected a FIFO, found a symbolic link (replaced while opening); not writing to it"
+                    ),
                 ),
-            ));
-        }
+                VerifyError::Open(errno) => {
+                    os_failure(format!("{shown}: cannot open for writing"), errno)
+                }
+                VerifyError::Stat(errno) => os_failure(format!("{shown}: fstat"), errno),
+                VerifyError::Swapped => failure(
+                    EX_UNAVAILABLE,
+                    format!(
+                        "{shown}: expected a FIFO, found something else (replaced while opening); not writing to it"
+                    ),
+                ),
+            },
+        )?;
         Ok(ControlFifo {
             fd,
             path: path.to_owned(),

@@ -7,8 +7,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
-use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, lstat, stat};
+use nix::fcntl::{AtFlags, FcntlArg, OFlag, fcntl, open, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat, lstat, stat};
 use nix::unistd::{Gid, Uid, fchown, mkfifo, unlink};
 use thiserror::Error;
 
@@ -117,45 +117,28 @@ impl Fifo {
 
         // Refuse anything but a FIFO before opening it: opening a device
         // node can have side effects even with O_NONBLOCK.
-        let before = lstat(path).map_err(os(path, "inspect the path (lstat)"))?;
+        let before = look(At::Path(path), false).map_err(os(path, "inspect the path (lstat)"))?;
         if !is_fifo(&before) {
             return Err(FifoError::NotAFifo {
                 path: path.to_owned(),
                 found: file_type_name(&before),
             });
         }
-
-        let fd = open(
-            path,
-            OFlag::O_RDWR
-                | OFlag::O_NONBLOCK
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|errno| match errno {
-            Errno::ELOOP => FifoError::NotAFifo {
-                path: path.to_owned(),
-                found: "a symbolic link",
-            },
-            errno => os(path, "open the FIFO")(errno),
-        })?;
-
-        let st = fstat(&fd).map_err(os(path, "inspect the opened FIFO (fstat)"))?;
-        if !is_fifo(&st) {
-            return Err(FifoError::NotAFifo {
-                path: path.to_owned(),
-                found: file_type_name(&st),
-            });
-        }
-        if st.st_dev != before.st_dev || st.st_ino != before.st_ino {
-            return Err(FifoError::Os {
-                path: path.to_owned(),
-                action: "open the FIFO: it was replaced while opening it",
-                errno: Errno::EAGAIN,
-            });
-        }
+        let fd =
+            open_verified(At::Path(path), OFlag::O_RDWR, &before, false).map_err(|e| match e {
+                VerifyError::Open(Errno::ELOOP) => FifoError::NotAFifo {
+                    path: path.to_owned(),
+                    found: "a symbolic link",
+                },
+                VerifyError::Open(errno) => os(path, "open the FIFO")(errno),
+                VerifyError::Stat(errno) => os(path, "inspect the opened FIFO (fstat)")(errno),
+                VerifyError::Swapped => FifoError::Os {
+                    path: path.to_owned(),
+                    action: "open the FIFO: it was replaced while opening it",
+                    errno: Errno::EAGAIN,
+                },
+            })?;
+        let st = before;
         let euid = Uid::effective().as_raw();
         let allowed_owner = config.owner.as_ref().map(|o| o.id);
         if st.st_uid != euid && Some(st.st_uid) != allowed_owner {
@@ -404,6 +387,72 @@ fn name_of_gid(gid: u32) -> String {
         .ok()
         .flatten()
         .map_or_else(|| gid.to_string(), |g| g.name)
+}
+
+/// Where a FIFO is looked for: a path, or a plain name in a directory held
+/// open.
+#[derive(Debug, Clone, Copy)]
+pub enum At<'a> {
+    Path(&'a Path),
+    In(BorrowedFd<'a>, &'a str),
+}
+
+/// Why [`open_verified`] gave up, for the caller to word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyError {
+    /// `open` failed (`ELOOP`: a link was swapped in after the look;
+    /// `ENXIO`: a write-only open found no reader).
+    Open(Errno),
+    /// `fstat` on the new descriptor failed.
+    Stat(Errno),
+    /// The descriptor is not the FIFO that was looked at.
+    Swapped,
+}
+
+/// The first half of the one way everything here opens a FIFO: look at the
+/// path (without following a link unless `follow`) before opening, because
+/// opening a device node can have side effects; the caller checks the type
+/// ([`is_fifo`]) and words its own error.
+pub fn look(at: At<'_>, follow: bool) -> Result<FileStat, Errno> {
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::AT_SYMLINK_NOFOLLOW
+    };
+    match at {
+        At::Path(path) => fstatat(nix::fcntl::AT_FDCWD, path, flags),
+        At::In(dir, name) => fstatat(dir, name, flags),
+    }
+}
+
+/// The second half: opens what [`look`] found, non-blocking, never creating,
+/// not following a link (unless `follow`), and checks on the descriptor that
+/// it is that same FIFO (type, device and inode).
+pub fn open_verified(
+    at: At<'_>,
+    flags: OFlag,
+    before: &FileStat,
+    follow: bool,
+) -> Result<OwnedFd, VerifyError> {
+    let flags = flags
+        | OFlag::O_NONBLOCK
+        | OFlag::O_CLOEXEC
+        | OFlag::O_NOCTTY
+        | if follow {
+            OFlag::empty()
+        } else {
+            OFlag::O_NOFOLLOW
+        };
+    let fd = match at {
+        At::Path(path) => open(path, flags, Mode::empty()),
+        At::In(dir, name) => openat(dir, name, flags, Mode::empty()),
+    }
+    .map_err(VerifyError::Open)?;
+    let after = fstat(&fd).map_err(VerifyError::Stat)?;
+    if !is_fifo(&after) || after.st_dev != before.st_dev || after.st_ino != before.st_ino {
+        return Err(VerifyError::Swapped);
+    }
+    Ok(fd)
 }
 
 /// The pipe buffer the daemon keeps: the kernel's default (16 pages). A

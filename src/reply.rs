@@ -31,11 +31,11 @@ use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, open, openat};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstatat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use thiserror::Error;
 
-use crate::fifo::{file_type_name, is_fifo, name_of_uid};
+use crate::fifo::{At, VerifyError, file_type_name, is_fifo, look, name_of_uid, open_verified};
 use crate::protocol::is_plain_reply_name;
 
 /// How often to look again for a reply directory that is missing.
@@ -357,7 +357,7 @@ impl ReplyDir {
         let Some(dir) = &self.dir else {
             return Err(ReplyError::NoDirectory(self.path.clone()));
         };
-        let before = match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        let before = match look(At::In(dir.as_fd(), name), false) {
             Ok(st) => st,
             Err(Errno::ENOENT) => return Err(ReplyError::Missing(name.to_owned())),
             Err(errno) => {
@@ -384,32 +384,21 @@ impl ReplyDir {
             name: name.to_owned(),
             errno,
         };
-        let fd = openat(
-            dir,
-            name,
-            OFlag::O_WRONLY
-                | OFlag::O_NONBLOCK
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|errno| match errno {
-            Errno::ENXIO => ReplyError::ClientGone(name.to_owned()),
-            Errno::ENOENT => ReplyError::Missing(name.to_owned()),
-            Errno::ELOOP => ReplyError::NotAFifo {
-                name: name.to_owned(),
-                found: "a symbolic link",
+        let fd = open_verified(At::In(dir.as_fd(), name), OFlag::O_WRONLY, before, false).map_err(
+            |e| match e {
+                VerifyError::Open(Errno::ENXIO) => ReplyError::ClientGone(name.to_owned()),
+                VerifyError::Open(Errno::ENOENT) => ReplyError::Missing(name.to_owned()),
+                VerifyError::Open(Errno::ELOOP) => ReplyError::NotAFifo {
+                    name: name.to_owned(),
+                    found: "a symbolic link",
+                },
+                VerifyError::Open(errno) | VerifyError::Stat(errno) => os(errno),
+                VerifyError::Swapped => ReplyError::NotAFifo {
+                    name: name.to_owned(),
+                    found: "something swapped in while opening",
+                },
             },
-            errno => os(errno),
-        })?;
-        let after = fstat(&fd).map_err(os)?;
-        if !is_fifo(&after) || after.st_dev != before.st_dev || after.st_ino != before.st_ino {
-            return Err(ReplyError::NotAFifo {
-                name: name.to_owned(),
-                found: "something swapped in while opening",
-            });
-        }
+        )?;
         match nix::unistd::write(&fd, PONG) {
             Ok(_) => Ok(()),
             Err(Errno::EAGAIN) => Err(ReplyError::Full {
