@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use crate::cli::UsageError;
 use crate::config::ConfigError;
 use crate::daemon::DaemonError;
+use crate::daemon::args::UsageError;
 use crate::fifo::FifoError;
 
 pub const EX_OK: u8 = 0;

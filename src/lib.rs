@@ -1,28 +1,25 @@
 //! fifo-pingd: a systemd-managed daemon that logs every `ping` written to a
-//! control FIFO.
+//! control FIFO, and its client `fifo-pingctl`.
 //!
-//! One module per concern: [`cli`] (command line), [`config`] (TOML),
-//! [`fifo`] (creating, verifying and removing the FIFO), [`protocol`] (the
-//! pure parser), [`notify`] (sd_notify), [`logging`] (syslog and stderr),
-//! [`reply`] (pongs for round-trip pings), [`reload`] (the reload report and
-//! `--reload`), [`daemon`] (the loop), [`exit`] (sysexits codes),
-//! [`client`] (`fifo-pingctl`).
+//! The rooms:
+//! - [`protocol`]: the pure parser, bytes in, events out (unit-tested, fuzzed);
+//! - [`config`]: the TOML configuration, read from a trusted file;
+//! - [`fifo`]: creating, verifying and removing FIFOs, on descriptors;
+//! - [`daemon`]: the loop and what it drives (command line, logging, sd_notify,
+//!   pongs, reload reports);
+//! - [`ctl`]: `fifo-pingctl` (command line, finding the FIFO, sending, round trips);
+//! - [`signals`] and [`exit`]: shared by both binaries.
 
 // Hardening: no unsafe code but the one statement that takes ownership of the
-// socket-activated descriptor (fifo.rs, with its SAFETY comment), and no
+// socket-activated descriptor (fifo/mod.rs, with its SAFETY comment), and no
 // unwrap() outside tests: errors are handled or carry an expect() reason.
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod cli;
-pub mod client;
 pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod exit;
 pub mod fifo;
-pub mod logging;
-pub mod notify;
 pub mod protocol;
-pub mod reload;
-pub mod reply;
 pub mod signals;

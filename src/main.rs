@@ -3,10 +3,10 @@
 
 use std::process::ExitCode;
 
-use fifo_pingd::cli::{self, Command};
 use fifo_pingd::config::Location;
+use fifo_pingd::daemon::args::{self as cli, Command};
+use fifo_pingd::daemon::{self, reload};
 use fifo_pingd::exit::Failure;
-use fifo_pingd::{daemon, reload};
 
 const PROGRAM: &str = "fifo-pingd";
 

@@ -1119,7 +1119,7 @@ fn show_percentiles(what: &str, v: &mut [Duration]) {
 /// 1000 in-process round trips (after 100 to warm up) and 200 runs of the
 /// binary against a daemon logging at most `lines_per_second` ping lines.
 fn measure(label: &str, lines_per_second: u64) {
-    use fifo_pingd::client::{ControlFifo, round_trip};
+    use fifo_pingd::ctl::{ControlFifo, round_trip};
     let live = live_daemon(|c| c.ping_lines_per_second = Some(lines_per_second));
     let fifo = ControlFifo::open(&live.d.fifo, "test").unwrap_or_else(|e| panic!("{e:?}"));
     let one = || {

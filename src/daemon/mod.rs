@@ -8,7 +8,7 @@
 //! SIGTERM is acted on within one read's parsing however the pipe is kept
 //! full; the pipe is kept at its own size ([`fifo::PIPE_BYTES`]) however a
 //! writer resizes it; a round-trip request costs one `fstatat` beyond its
-//! requester's limit ([`crate::reply::PONGS_PER_USER_PER_SECOND`]); the last
+//! requester's limit ([`crate::daemon::reply::PONGS_PER_USER_PER_SECOND`]); the last
 //! reads at the stop are bounded in time and bytes.
 
 use std::fmt;
@@ -20,14 +20,20 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use thiserror::Error;
 
+pub mod args;
+pub mod logging;
+pub mod notify;
+pub mod reload;
+pub mod reply;
+
 use crate::config::{self, Config, ConfigError, Location, OnEnd, Overrides, Source};
 use crate::fifo::{self, Fifo, FifoError, Origin, PipeSize, Removal};
-use crate::logging::{Logger, REJECTION_LINES_PER_SECOND, RateLimit};
-use crate::notify::Notifier;
 use crate::protocol::{self, Parser, Rejection, Sink};
-use crate::reload;
-use crate::reply::{ReplyDir, ReplyError, STALE_REPLY_AGE, UserNames};
+use logging::{Logger, REJECTION_LINES_PER_SECOND, RateLimit};
+use notify::Notifier;
+
 use crate::signals::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, Signals};
+use reply::{ReplyDir, ReplyError, STALE_REPLY_AGE, UserNames};
 
 /// Bytes per `read`: a whole default pipe buffer, so one read usually
 /// empties the pipe.

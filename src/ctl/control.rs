@@ -1,0 +1,207 @@
+use super::args::MAX_MESSAGE;
+use super::error::{
+    ClientError, describe_non_fifo, failure, is_type, os_failure, permission_advice,
+};
+use super::wait::{Interrupts, seconds, wait_for};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::PollFlags;
+use nix::sys::stat::SFlag;
+
+use crate::exit::{EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE};
+use crate::fifo::{At, VerifyError, file_type_name, look, open_verified};
+
+// ---------------------------------------------------------------------------
+// The daemon's FIFO
+
+/// The daemon's FIFO, open for writing.
+#[derive(Debug)]
+pub struct ControlFifo {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl ControlFifo {
+    /// Opens `path` for writing without creating, following or blocking.
+    /// `origin` says where the path came from, for the "missing" hint.
+    pub fn open(path: &Path, origin: &str) -> Result<ControlFifo, ClientError> {
+        let shown = path.display();
+        let missing = || {
+            failure(
+                EX_UNAVAILABLE,
+                format!(
+                    "{shown} does not exist: fifo-pingd is not running or uses another FIFO ({origin}; start it with `systemctl start fifo-pingd` or fifo-pingd.socket, or pass --fifo PATH)"
+                ),
+            )
+        };
+        // Look before opening: opening a device node can have side effects.
+        let before = match look(At::Path(path), false) {
+            Ok(st) => st,
+            Err(Errno::ENOENT) => return Err(missing()),
+            Err(Errno::ENOTDIR) => {
+                return Err(failure(
+                    EX_UNAVAILABLE,
+                    format!("{shown}: a component of the path is not a directory"),
+                ));
+            }
+            Err(errno @ (Errno::EACCES | Errno::EPERM)) => {
+                return Err(failure(
+                    EX_NOPERM,
+                    format!(
+                        "{shown}: permission denied looking it up ({}): a directory on the way is not searchable by this user",
+                        errno.desc()
+                    ),
+                ));
+            }
+            Err(errno) => return Err(os_failure(format!("{shown}: cannot look it up"), errno)),
+        };
+        // A link is followed (the packaged /run/fifo-ping is one, made by
+        // tmpfiles.d), but what it leads to is looked at like the path
+        // itself: only a FIFO is ever opened.
+        let link = is_type(&before, SFlag::S_IFLNK);
+        let link_st = before;
+        let before = if link {
+            match look(At::Path(path), true) {
+                Ok(st) => st,
+                Err(Errno::ENOENT) => {
+                    return Err(failure(
+                        EX_UNAVAILABLE,
+                        format!(
+                            "fifo-pingd is not running: {shown} is {}, which does not exist (the daemon's directory is removed while it is stopped; start it with `systemctl start fifo-pingd` or fifo-pingd.socket, or pass --fifo PATH)",
+                            describe_non_fifo(path, &before)
+                        ),
+                    ));
+                }
+                Err(errno) => {
+                    return Err(os_failure(
+                        format!("{shown}: cannot follow the link"),
+                        errno,
+                    ));
+                }
+            }
+        } else {
+            before
+        };
+        if !is_type(&before, SFlag::S_IFIFO) {
+            let found = if link {
+                format!(
+                    "{} ({})",
+                    describe_non_fifo(path, &link_st),
+                    file_type_name(&before)
+                )
+            } else {
+                format!(
+                    "{} (fifo-pingd cannot start while this is at its FIFO path)",
+                    describe_non_fifo(path, &before)
+                )
+            };
+            return Err(failure(
+                EX_UNAVAILABLE,
+                format!("{shown}: expected a FIFO, found {found}; not writing to it"),
+            ));
+        }
+        let fd = open_verified(At::Path(path), OFlag::O_WRONLY, &before, link).map_err(
+            |e| match e {
+                VerifyError::Open(Errno::ENXIO) => failure(
+                    EX_UNAVAILABLE,
+                    format!("fifo-pingd is not running (nothing is reading {shown})"),
+                ),
+                VerifyError::Open(Errno::EACCES | Errno::EPERM) => {
+                    let (facts, advice) = permission_advice(&before, 0o020);
+                    failure(
+                        EX_NOPERM,
+                        format!("permission denied writing to {shown} ({facts}): {advice}"),
+                    )
+                }
+                VerifyError::Open(Errno::ENOENT) => missing(),
+                VerifyError::Open(Errno::ELOOP) => failure(
+                    EX_UNAVAILABLE,
+                    format!(
+                        "{shown}: expected a FIFO, found a symbolic link (replaced while opening); not writing to it"
+                    ),
+                ),
+                VerifyError::Open(errno) => {
+                    os_failure(format!("{shown}: cannot open for writing"), errno)
+                }
+                VerifyError::Stat(errno) => os_failure(format!("{shown}: fstat"), errno),
+                VerifyError::Swapped => failure(
+                    EX_UNAVAILABLE,
+                    format!(
+                        "{shown}: expected a FIFO, found something else (replaced while opening); not writing to it"
+                    ),
+                ),
+            },
+        )?;
+        Ok(ControlFifo {
+            fd,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `message` with one `write()`; waits with `poll` while the pipe
+    /// is full, until `deadline`.
+    pub fn send(
+        &self,
+        message: &[u8],
+        deadline: Instant,
+        interrupts: Option<&Interrupts>,
+    ) -> Result<(), ClientError> {
+        let shown = self.path.display();
+        if message.len() > MAX_MESSAGE {
+            return Err(failure(
+                EX_USAGE,
+                format!(
+                    "message of {} bytes is too long to be atomic",
+                    message.len()
+                ),
+            ));
+        }
+        let started = Instant::now();
+        loop {
+            match nix::unistd::write(&self.fd, message) {
+                Ok(n) if n == message.len() => return Ok(()),
+                Ok(n) => {
+                    return Err(failure(
+                        EX_OSERR,
+                        format!("{shown}: short write ({n} of {} bytes)", message.len()),
+                    ));
+                }
+                Err(Errno::EAGAIN) => {
+                    if !wait_for(
+                        &self.fd,
+                        PollFlags::POLLOUT,
+                        deadline,
+                        interrupts,
+                        &shown.to_string(),
+                    )? {
+                        return Err(failure(
+                            EX_TEMPFAIL,
+                            format!(
+                                "timed out after {}: the pipe {shown} stayed full; fifo-pingd is not reading it (stopped, hung or overloaded?)",
+                                seconds(started.elapsed())
+                            ),
+                        ));
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EPIPE) => {
+                    return Err(failure(
+                        EX_UNAVAILABLE,
+                        format!(
+                            "fifo-pingd is not running (it stopped while we were writing; nothing is reading {shown})"
+                        ),
+                    ));
+                }
+                Err(errno) => return Err(os_failure(format!("{shown}: write"), errno)),
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+use super::args::Options;
+use std::fs;
+use std::io::{self};
+use std::ops::Range;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::lstat;
+use nix::unistd::geteuid;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::{
+    DEFAULT_CONFIG_PATH, DEFAULT_FIFO_PATH, DEFAULT_REPLY_DIRECTORY, Location, USER_FIFO_LINK,
+};
+use crate::exit::{EX_CONFIG, Failure};
+
+// ---------------------------------------------------------------------------
+// Where the FIFO and the reply directory are
+
+/// The two keys of the daemon's configuration the client needs. Everything
+/// else (owner, group, log settings, keys of newer versions) is ignored: a
+/// client on a host where the configured group does not resolve, or run by a
+/// user who could not use the log socket, must still find the FIFO.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LooseFile {
+    #[serde(default)]
+    fifo: LooseFifo,
+    #[serde(default)]
+    reply: LooseReply,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LooseFifo {
+    path: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LooseReply {
+    directory: Option<Spanned<String>>,
+}
+
+/// What the client took from a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientConfig {
+    pub fifo_path: Option<PathBuf>,
+    pub reply_directory: Option<PathBuf>,
+}
+
+pub(crate) fn config_failure(message: String) -> Failure {
+    Failure {
+        code: EX_CONFIG,
+        message,
+    }
+}
+
+/// Parses the two keys out of `text` (the contents of `path`).
+pub fn parse_client_config(text: &str, path: &Path) -> Result<ClientConfig, Failure> {
+    let at = |span: Option<Range<usize>>, message: &str| {
+        let (line, column) = crate::config::line_column(text, span.map_or(0, |s| s.start));
+        config_failure(format!("{}:{line}:{column}: {message}", path.display()))
+    };
+    let raw: LooseFile = toml::from_str(text).map_err(|e| at(e.span(), e.message().trim()))?;
+    let absolute = |key: &str, value: &Spanned<String>| {
+        let p = PathBuf::from(value.get_ref());
+        if p.is_absolute() {
+            Ok(p)
+        } else {
+            Err(at(
+                Some(value.span()),
+                &format!(
+                    "{key}: expected an absolute path, found {:?}",
+                    value.get_ref()
+                ),
+            ))
+        }
+    };
+    Ok(ClientConfig {
+        fifo_path: raw
+            .fifo
+            .path
+            .as_ref()
+            .map(|v| absolute("[fifo] path", v))
+            .transpose()?,
+        reply_directory: raw
+            .reply
+            .directory
+            .as_ref()
+            .map(|v| absolute("[reply] directory", v))
+            .transpose()?,
+    })
+}
+
+/// Reads the configuration file. `Ok(None)`: the default file is absent or
+/// unreadable to this user, so the built-in defaults apply. An explicit
+/// `--config` that cannot be read, and any file that does not parse or that
+/// others could have changed (the daemon's own trust rule), is an error.
+pub fn read_client_config(location: &Location) -> Result<Option<ClientConfig>, Failure> {
+    let path = location.path();
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e)
+            if matches!(location, Location::Default)
+                && matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(config_failure(format!(
+                "{}: cannot read the configuration file: {e}",
+                path.display()
+            )));
+        }
+    };
+    let meta = fs::metadata(path).map_err(|e| {
+        config_failure(format!(
+            "{}: cannot read the configuration file: {e}",
+            path.display()
+        ))
+    })?;
+    let euid = geteuid().as_raw();
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(config_failure(format!(
+            "{}: expected a file owned by root or uid {euid}, found one owned by uid {}; refusing to use it (or pass --fifo)",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    if meta.permissions().mode() & 0o002 != 0 {
+        return Err(config_failure(format!(
+            "{}: expected a file only its owner may change, found mode {:04o} (world-writable); refusing to use it (or pass --fifo)",
+            path.display(),
+            meta.permissions().mode() & 0o7777
+        )));
+    }
+    parse_client_config(&text, path).map(Some)
+}
+
+/// The resolved paths, and where the FIFO path came from (for hints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub fifo: PathBuf,
+    pub fifo_origin: String,
+    pub reply_dir: PathBuf,
+}
+
+/// `--fifo`, else `[fifo] path`, else `/run/fifo-ping`; the same for the
+/// reply directory. The configuration file is read only when it is needed or
+/// was named explicitly.
+pub fn resolve(options: &Options) -> Result<Target, Failure> {
+    let needed = options.config.is_some()
+        || options.fifo.is_none()
+        || (options.wait && options.reply_dir.is_none());
+    let location = match &options.config {
+        Some(path) => Location::Explicit(path.clone()),
+        None => Location::Default,
+    };
+    let file = if needed {
+        read_client_config(&location)?
+    } else {
+        None
+    };
+    let config_name = location.path().display().to_string();
+    let (fifo, fifo_origin) = match (
+        &options.fifo,
+        file.as_ref().and_then(|c| c.fifo_path.clone()),
+    ) {
+        (Some(path), _) => (path.clone(), "path from --fifo".to_owned()),
+        (None, Some(path)) => (path, format!("path from [fifo] path in {config_name}")),
+        (None, None) => {
+            let why = match &file {
+                Some(_) => {
+                    format!("the built-in default path; {config_name} does not set [fifo] path")
+                }
+                None if location.path() == Path::new(DEFAULT_CONFIG_PATH) => {
+                    format!(
+                        "the built-in default path; {DEFAULT_CONFIG_PATH} is absent or unreadable"
+                    )
+                }
+                None => "the built-in default path".to_owned(),
+            };
+            // The packaged link users write to, where it is (it dangles while
+            // the daemon is stopped, which open reports as such); else the
+            // daemon's own built-in path.
+            let path = if lstat(USER_FIFO_LINK).is_ok() {
+                USER_FIFO_LINK
+            } else {
+                DEFAULT_FIFO_PATH
+            };
+            (PathBuf::from(path), why)
+        }
+    };
+    let reply_dir = match (&options.reply_dir, file.and_then(|c| c.reply_directory)) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir,
+        (None, None) => PathBuf::from(DEFAULT_REPLY_DIRECTORY),
+    };
+    Ok(Target {
+        fifo,
+        fifo_origin,
+        reply_dir,
+    })
+}
