@@ -1166,3 +1166,60 @@ fn round_trip_latency() {
         0,
     );
 }
+
+/// The client reads its config the daemon's way and never hangs on it: a
+/// FIFO nobody writes, a device that never ends, a file larger than any sane
+/// config, a file it may not read: one clear line, exit 78, well within
+/// --timeout (5 s here; each takes milliseconds), and the daemon refuses the
+/// same files with the same words.
+#[test]
+fn configs_that_could_hang_or_flood_the_client_are_refused_at_once() {
+    let dir = open_tempdir();
+    let fifo = dir.path().join("config-fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let big = dir.path().join("big.toml");
+    fs::write(&big, vec![b'#'; 2 << 20]).expect("write");
+    let mut cases: Vec<(std::path::PathBuf, &str)> = vec![
+        (fifo.clone(), "expected a regular file, found a FIFO"),
+        (
+            "/dev/zero".into(),
+            "expected a regular file, found a device",
+        ),
+        (big.clone(), "expected a configuration file of at most"),
+    ];
+    let unreadable = dir.path().join("unreadable.toml");
+    fs::write(&unreadable, "").expect("write");
+    chmod(&unreadable, 0o000);
+    if !is_root() {
+        // Root reads it anyway; as another user it is a read error.
+        cases.push((unreadable.clone(), "cannot read the configuration file"));
+    }
+    for (path, words) in &cases {
+        let r = ctl_p(&[&"--config", path, &"--timeout", &"5", &"ping"]).run();
+        r.expect_error(78, &[words]);
+        assert!(
+            r.took < Duration::from_secs(1),
+            "{}: took {:?}, within --timeout 5 it must be at once",
+            path.display(),
+            r.took
+        );
+        let d = std::process::Command::new(env!("CARGO_BIN_EXE_fifo-pingd"))
+            .args(["--check-config", "--config"])
+            .arg(path)
+            .output()
+            .expect("run fifo-pingd --check-config");
+        assert_eq!(d.status.code(), Some(78), "{}", path.display());
+        assert!(
+            String::from_utf8_lossy(&d.stderr).contains(words),
+            "the daemon refuses {} with the same words: {}",
+            path.display(),
+            String::from_utf8_lossy(&d.stderr)
+        );
+    }
+    if is_root() {
+        let r = ctl_p(&[&"--config", &unreadable, &"ping"])
+            .by_nobody()
+            .run();
+        r.expect_error(78, &["cannot read the configuration file"]);
+    }
+}

@@ -267,37 +267,44 @@ impl Location {
 /// Reads, parses and validates the configuration.
 pub fn load(location: &Location, overrides: &Overrides) -> Result<Config, ConfigError> {
     let path = location.path();
-    // The path shows in every error below: keep those one line.
-    check_no_control_characters(path)
-        .map_err(|m| ConfigError::Override(format!("--config: {m}")))?;
-    let read_error = |source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    // One open for the check and the read, so that the file checked is the
-    // file read (a path swapped in between cannot slip an untrusted file
-    // past the check); O_NONBLOCK so that a FIFO at the path cannot hang us.
-    let text = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(file) => {
-            let meta = check_file_is_trusted(path, &file)?;
-            Some(read_text(path, file, meta.len())?)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound && matches!(location, Location::Default) => {
-            None
-        }
-        Err(source) => return Err(read_error(source)),
-    };
-    match text {
+    match read_trusted(location)? {
         Some(text) => parse(&text, path, overrides),
         None => {
             let mut config = parse("", path, overrides)?;
             config.source = Source::BuiltIn;
             Ok(config)
         }
+    }
+}
+
+/// The configuration file's text, read the one way both binaries read it:
+/// None when the default file does not exist; refused (never hanging) when
+/// it is not a regular file we may trust or larger than
+/// [`MAX_CONFIG_BYTES`].
+pub fn read_trusted(location: &Location) -> Result<Option<String>, ConfigError> {
+    let path = location.path();
+    // The path shows in every error below: keep those one line.
+    check_no_control_characters(path)
+        .map_err(|m| ConfigError::Override(format!("--config: {m}")))?;
+    // One open for the check and the read, so that the file checked is the
+    // file read (a path swapped in between cannot slip an untrusted file
+    // past the check); O_NONBLOCK so that a FIFO at the path cannot hang us.
+    match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => {
+            let meta = check_file_is_trusted(path, &file)?;
+            read_text(path, file, meta.len()).map(Some)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound && matches!(location, Location::Default) => {
+            Ok(None)
+        }
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -1,12 +1,10 @@
 use super::args::Options;
-use std::fs;
+use crate::config::{ConfigError, read_trusted};
 use std::io::{self};
 use std::ops::Range;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::lstat;
-use nix::unistd::geteuid;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -96,47 +94,21 @@ pub fn parse_client_config(text: &str, path: &Path) -> Result<ClientConfig, Fail
 /// `--config` that cannot be read, and any file that does not parse or that
 /// others could have changed (the daemon's own trust rule), is an error.
 pub fn read_client_config(location: &Location) -> Result<Option<ClientConfig>, Failure> {
-    let path = location.path();
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e)
+    // The daemon's own reader: the same files are refused with the same
+    // words, and a FIFO, a device or a huge file cannot hang the client.
+    match read_trusted(location) {
+        Ok(Some(text)) => parse_client_config(&text, location.path()).map(Some),
+        Ok(None) => Ok(None),
+        // The default file of a daemon the user may not read: the paths
+        // are still the built-in ones.
+        Err(ConfigError::Read { source, .. })
             if matches!(location, Location::Default)
-                && matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-                ) =>
+                && source.kind() == io::ErrorKind::PermissionDenied =>
         {
-            return Ok(None);
+            Ok(None)
         }
-        Err(e) => {
-            return Err(config_failure(format!(
-                "{}: cannot read the configuration file: {e}",
-                path.display()
-            )));
-        }
-    };
-    let meta = fs::metadata(path).map_err(|e| {
-        config_failure(format!(
-            "{}: cannot read the configuration file: {e}",
-            path.display()
-        ))
-    })?;
-    let euid = geteuid().as_raw();
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Err(config_failure(format!(
-            "{}: expected a file owned by root or uid {euid}, found one owned by uid {}; refusing to use it (or pass --fifo)",
-            path.display(),
-            meta.uid()
-        )));
+        Err(e) => Err(config_failure(e.to_string())),
     }
-    if meta.permissions().mode() & 0o002 != 0 {
-        return Err(config_failure(format!(
-            "{}: expected a file only its owner may change, found mode {:04o} (world-writable); refusing to use it (or pass --fifo)",
-            path.display(),
-            meta.permissions().mode() & 0o7777
-        )));
-    }
-    parse_client_config(&text, path).map(Some)
 }
 
 /// The resolved paths, and where the FIFO path came from (for hints).
