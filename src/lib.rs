@@ -8,7 +8,7 @@
 //! - [`daemon`]: the loop and what it drives (command line, logging, sd_notify,
 //!   pongs, reload reports);
 //! - [`ctl`]: `fifo-pingctl` (command line, finding the FIFO, sending, round trips);
-//! - [`signals`] and [`exit`]: shared by both binaries.
+//! - [`signals`], [`timeout`], [`users`] and [`exit`]: shared by both binaries.
 
 // Hardening: no unsafe code but the one statement that takes ownership of the
 // socket-activated descriptor (fifo/mod.rs, with its SAFETY comment), and no
@@ -23,3 +23,5 @@ pub mod exit;
 pub mod fifo;
 pub mod protocol;
 pub mod signals;
+pub mod timeout;
+pub mod users;

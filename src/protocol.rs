@@ -643,15 +643,6 @@ impl Sink for Recorder {
     }
 }
 
-impl Recorder {
-    pub fn ping_count(&self) -> u64 {
-        self.events
-            .iter()
-            .map(|e| if let Event::Pings(n) = e { *n } else { 0 })
-            .sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{Gid, Group, Uid, User};
 use serde::Deserialize;
 use thiserror::Error;
+
+use crate::users;
 use toml::Spanned;
 
 /// Where the packaged configuration lives.
@@ -622,10 +624,7 @@ fn resolve_user(spec: &IdSpec) -> Result<Ident, String> {
     match spec {
         IdSpec::Number(uid) => Ok(Ident {
             id: *uid,
-            name: User::from_uid(Uid::from_raw(*uid))
-                .ok()
-                .flatten()
-                .map_or_else(|| uid.to_string(), |u| u.name),
+            name: users::user_name(*uid),
         }),
         IdSpec::Name(name) => {
             if let Ok(uid) = name.parse::<u32>() {
@@ -649,10 +648,7 @@ fn resolve_group(spec: &IdSpec) -> Result<Ident, String> {
     match spec {
         IdSpec::Number(gid) => Ok(Ident {
             id: *gid,
-            name: Group::from_gid(Gid::from_raw(*gid))
-                .ok()
-                .flatten()
-                .map_or_else(|| gid.to_string(), |g| g.name),
+            name: users::group_name(*gid),
         }),
         IdSpec::Name(name) => {
             if let Ok(gid) = name.parse::<u32>() {

@@ -1,9 +1,10 @@
+use crate::users::{group_entry, group_name, user_name};
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::readlink;
 use nix::sys::stat::{FileStat, SFlag};
-use nix::unistd::{Gid, Group, Uid, User, getegid, geteuid, getgroups};
+use nix::unistd::{Gid, getegid, geteuid, getgroups};
 
 use crate::exit::{EX_OSERR, Failure};
 use crate::fifo::file_type_name;
@@ -49,35 +50,21 @@ pub(crate) fn is_type(st: &FileStat, kind: SFlag) -> bool {
     st.st_mode & SFlag::S_IFMT.bits() == kind.bits()
 }
 
-pub(crate) fn user_label(uid: u32) -> String {
-    match User::from_uid(Uid::from_raw(uid)) {
-        Ok(Some(user)) => user.name,
-        _ => uid.to_string(),
-    }
-}
-
-pub(crate) fn group_label(gid: u32) -> (String, Option<Group>) {
-    match Group::from_gid(Gid::from_raw(gid)) {
-        Ok(Some(group)) => (group.name.clone(), Some(group)),
-        _ => (gid.to_string(), None),
-    }
-}
-
 /// "mode 0620, owner root, group fifo-ping" and the advice for someone who
 /// may not write there.
 pub(crate) fn permission_advice(st: &FileStat, needs_write_bits: u32) -> (String, String) {
-    let (group, entry) = group_label(st.st_gid);
+    let (group, entry) = (group_name(st.st_gid), group_entry(st.st_gid));
     let facts = format!(
         "mode {:04o}, owner {}, group {group}",
         st.st_mode & 0o7777,
-        user_label(st.st_uid)
+        user_name(st.st_uid)
     );
     let gid = Gid::from_raw(st.st_gid);
     let in_group = getegid() == gid || getgroups().is_ok_and(|groups| groups.contains(&gid));
     let advice = if in_group && st.st_mode & needs_write_bits != needs_write_bits {
         format!("this user is in group {group}, but the mode gives the group no write access")
     } else {
-        let me = user_label(geteuid().as_raw());
+        let me = user_name(geteuid().as_raw());
         let listed = entry.is_some_and(|g| g.mem.contains(&me));
         if listed && !in_group {
             format!(

@@ -23,10 +23,10 @@
 //! stack unwinds normally, the FIFO is unlinked, and the signal is then
 //! re-raised with its default action so the caller sees the usual status).
 //!
-//! Rooms: [`args`] (the command line), [`target`] (where the FIFO and the
-//! reply directory are, from the options and the daemon's config), [`control`]
-//! (the daemon's FIFO, written), [`round_trip`] (the reply FIFO and `ping
-//! --wait`), [`wait`] (bounded waits, interrupted by signals), [`error`] (why
+//! Rooms: `args` (the command line), `target` (where the FIFO and the
+//! reply directory are, from the options and the daemon's config), `control`
+//! (the daemon's FIFO, written), `round_trip` (the reply FIFO and `ping
+//! --wait`), `wait` (bounded waits, interrupted by signals), `error` (why
 //! the client stopped, with its exit code).
 
 mod args;

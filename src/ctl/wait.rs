@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 
 use crate::signals::{SIGHUP, SIGINT, SIGTERM, Signals};
 
@@ -51,9 +51,7 @@ pub(crate) fn wait_for(
         if now >= deadline {
             return Ok(false);
         }
-        // Round up, so poll does not return a hair early and spin.
-        let millis = (deadline - now).as_micros().div_ceil(1000);
-        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
+        let timeout = crate::timeout::until(deadline);
         let mut fds = vec![PollFd::new(fd.as_fd(), events)];
         if let Some(i) = interrupts {
             fds.push(PollFd::new(i.0.wake_fd(), PollFlags::POLLIN));

@@ -1,5 +1,7 @@
-//! Logging to syslog (RFC 3164 datagrams, formatted by the `syslog` crate) or
-//! to stderr (with `<N>` priority prefixes when stderr is the journal).
+//! Logging to syslog (RFC 3164 datagrams: the header is formatted here, with
+//! a timestamp cached per second, the `syslog` crate gives the facility and
+//! severity numbers) or to stderr (with `<N>` priority prefixes when stderr
+//! is the journal).
 //!
 //! The message loop must never stall on logging: a full socket gets a short
 //! grace period (the send timeout) and is then treated as congested (lines

@@ -552,13 +552,7 @@ impl Daemon {
         ];
         match deadlines.into_iter().flatten().min() {
             None => PollTimeout::NONE,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                // Round up so we do not wake a millisecond early and spin.
-                let millis = left.as_micros().div_ceil(1000);
-                PollTimeout::try_from(millis.min(i32::MAX as u128) as i32)
-                    .unwrap_or(PollTimeout::MAX)
-            }
+            Some(deadline) => crate::timeout::until(deadline),
         }
     }
 

@@ -22,7 +22,6 @@ pub struct Notifier {
     /// `NOTIFY_SOCKET` as given; `None` outside systemd.
     socket_name: Option<OsString>,
     socket: Option<UnixDatagram>,
-    enabled: bool,
     /// Half of `WATCHDOG_USEC`: how often to send `WATCHDOG=1`.
     watchdog_every: Option<Duration>,
     next_watchdog: Option<Instant>,
@@ -35,13 +34,11 @@ pub struct Notifier {
 impl Notifier {
     pub fn from_env() -> Self {
         let socket_name = std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty());
-        let enabled = socket_name.is_some();
         let watchdog_every =
             sd_notify::watchdog_enabled().map(|d| (d / 2).max(Duration::from_millis(1)));
         Notifier {
             socket_name,
             socket: None,
-            enabled,
             watchdog_every,
             next_watchdog: watchdog_every.map(|every| Instant::now() + every),
             last_status: None,
@@ -50,13 +47,14 @@ impl Notifier {
         }
     }
 
-    pub fn watchdog_interval(&self) -> Option<Duration> {
-        self.watchdog_every
+    /// Under a service manager (`NOTIFY_SOCKET` set).
+    fn enabled(&self) -> bool {
+        self.socket_name.is_some()
     }
 
     /// Sends `states`; returns an error text the first time sending fails.
     fn send(&mut self, states: &[NotifyState<'_>]) -> Option<String> {
-        if !self.enabled {
+        if !self.enabled() {
             return None;
         }
         match self.transmit(states) {
@@ -120,7 +118,7 @@ impl Notifier {
 
     /// Marks the status as changed; it is sent by [`Notifier::tick`].
     pub fn status_changed(&mut self) {
-        if self.enabled {
+        if self.enabled() {
             self.status_dirty = true;
         }
     }
@@ -186,7 +184,6 @@ mod tests {
         Notifier {
             socket_name: Some(OsString::from(name)),
             socket: None,
-            enabled: true,
             watchdog_every: None,
             next_watchdog: None,
             last_status: None,

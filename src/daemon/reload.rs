@@ -19,7 +19,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -188,16 +188,15 @@ pub fn reload_and_wait() -> Result<String, ReloadError> {
                 Some(e) => Err(ReloadError::Refused(e)),
             };
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if Instant::now() >= deadline {
             return Err(ReloadError::Timeout { pid });
         }
-        let millis = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+
         let mut fds = [PollFd::new(
             std::os::fd::AsFd::as_fd(&watch),
             PollFlags::POLLIN,
         )];
-        let _ = poll(&mut fds, PollTimeout::from(millis));
+        let _ = poll(&mut fds, crate::timeout::until(deadline));
         let _ = watch.read_events();
     }
 }

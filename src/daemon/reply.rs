@@ -35,8 +35,9 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fstatat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use thiserror::Error;
 
-use crate::fifo::{At, VerifyError, file_type_name, is_fifo, look, name_of_uid, open_verified};
+use crate::fifo::{At, VerifyError, file_type_name, is_fifo, look, open_verified};
 use crate::protocol::is_plain_reply_name;
+use crate::users::user_name;
 
 /// How often to look again for a reply directory that is missing.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
@@ -156,7 +157,7 @@ impl UserNames {
         if self.names.len() >= MAX_TRACKED_USERS && !self.names.contains_key(&uid) {
             self.names.clear();
         }
-        self.names.entry(uid).or_insert_with(|| name_of_uid(uid))
+        self.names.entry(uid).or_insert_with(|| user_name(uid))
     }
 }
 

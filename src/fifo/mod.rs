@@ -1,6 +1,15 @@
-//! The control FIFO: created or reused without following links, verified on
-//! the open descriptor, owned and moded through the descriptor, and removed
-//! only while the path still names the very FIFO we hold.
+//! FIFOs, opened one way everywhere ([`look`] then [`open_verified`]: no
+//! link followed, the type checked before opening and again on the
+//! descriptor), and the daemon's control FIFO: created or reused, owned and
+//! moded through the descriptor, kept at its own pipe size, and removed only
+//! while the path still names the very FIFO we hold.
+//!
+//! While it serves, the daemon holds the FIFO read-write, so it is a writer
+//! itself and never sees end-of-file when clients leave (no spin). Once the
+//! path is retired (at the stop, or moved by a reload) it swaps that for a
+//! read-only descriptor opened up front ([`Fifo::become_last_reader`]), so it
+//! then does see end-of-file: when the last client that had the FIFO open has
+//! closed it.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -13,6 +22,7 @@ use nix::unistd::{Gid, Uid, fchown, mkfifo, unlink};
 use thiserror::Error;
 
 use crate::config::FifoConfig;
+use crate::users;
 
 #[derive(Debug, Error)]
 pub enum FifoError {
@@ -59,8 +69,8 @@ pub enum Origin {
     SocketActivated,
 }
 
-/// An open control FIFO. The descriptor is read-write, so the daemon is
-/// always a writer itself and never sees end-of-file when clients leave.
+/// An open control FIFO. The descriptor is read-write while serving (no
+/// end-of-file when clients leave), read-only once retired.
 #[derive(Debug)]
 pub struct Fifo {
     fd: OwnedFd,
@@ -255,8 +265,8 @@ impl Fifo {
             Ok(st) => format!(
                 "mode {:04o}, owner {}, group {}",
                 st.st_mode & 0o7777,
-                name_of_uid(st.st_uid),
-                name_of_gid(st.st_gid)
+                users::user_name(st.st_uid),
+                users::group_name(st.st_gid)
             ),
             Err(e) => format!("cannot fstat: {e}"),
         }
@@ -375,20 +385,6 @@ fn check_directory(path: &Path) -> Result<(), FifoError> {
     Ok(())
 }
 
-pub fn name_of_uid(uid: u32) -> String {
-    nix::unistd::User::from_uid(Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map_or_else(|| uid.to_string(), |u| u.name)
-}
-
-fn name_of_gid(gid: u32) -> String {
-    nix::unistd::Group::from_gid(Gid::from_raw(gid))
-        .ok()
-        .flatten()
-        .map_or_else(|| gid.to_string(), |g| g.name)
-}
-
 /// Where a FIFO is looked for: a path, or a plain name in a directory held
 /// open.
 #[derive(Debug, Clone, Copy)]
@@ -494,7 +490,7 @@ impl Fifo {
 }
 
 /// Reads what is available without blocking. `Ok(0)` means nothing is
-/// buffered now (the descriptor is read-write, so there is no end-of-file).
+/// buffered now (used on the read-write descriptor, which has no end-of-file).
 pub fn read_available(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match nix::unistd::read(fd, buf) {
