@@ -271,9 +271,27 @@ impl Parser {
                     }
                 }
                 State::Request => {
+                    // Up to the terminator in one scan (a flood of requests
+                    // costs the daemon its parse first of all), copying at
+                    // most what a request may hold; one byte more decides.
+                    let room = MAX_REQUEST - self.garbage_len;
+                    let rest = &input[i..];
+                    let scan = &rest[..rest.len().min(room + 1)];
+                    let end = scan
+                        .iter()
+                        .position(|&b| matches!(b, b'\n' | b'\r' | b'\0'));
+                    let take = end.unwrap_or(scan.len()).min(room);
+                    self.sample[self.garbage_len..self.garbage_len + take]
+                        .copy_from_slice(&scan[..take]);
+                    self.garbage_len += take;
+                    i += take;
+                    if end.is_none() && take == scan.len() {
+                        // The input ended inside the request.
+                        continue;
+                    }
                     let byte = input[i];
                     i += 1;
-                    if matches!(byte, b'\n' | b'\r' | b'\0') {
+                    if end.is_some() {
                         self.state = State::Idle;
                         let request = &self.sample[..self.garbage_len];
                         match reply_name(request) {
@@ -285,9 +303,6 @@ impl Parser {
                             }),
                         }
                         self.garbage_len = 0;
-                    } else if self.garbage_len < MAX_REQUEST {
-                        self.sample[self.garbage_len] = byte;
-                        self.garbage_len += 1;
                     } else {
                         // Too long for any valid request: an ordinary bad run.
                         self.state = State::Garbage { reported: false };

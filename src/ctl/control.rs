@@ -3,12 +3,14 @@ use super::error::{
     ClientError, describe_non_fifo, failure, is_type, os_failure, permission_advice,
 };
 use super::wait::{Interrupts, seconds, wait_for};
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::PollFlags;
 use nix::sys::stat::SFlag;
 
@@ -146,6 +148,90 @@ impl ControlFifo {
         &self.path
     }
 
+    /// The pipe is full: wait for room in a blocking `write`, as `echo`
+    /// does. A writer that polls for room and then writes loses nearly every
+    /// race for freed room to writers already blocked in `write(2)` (a
+    /// flood's), and waits many times longer. The write runs on a thread of
+    /// its own so that the deadline and signals still end the wait; when
+    /// they do, the descriptor is made non-blocking again, so the write gives
+    /// up at its next wake-up, and the process is about to exit anyway. A
+    /// write of at most `PIPE_BUF` bytes happens whole or not at all.
+    fn send_when_room(
+        &self,
+        message: &[u8],
+        deadline: Instant,
+        interrupts: Option<&Interrupts>,
+        started: Instant,
+    ) -> Result<(), ClientError> {
+        let shown = self.path.display();
+        let os = |what: &str, errno: Errno| os_failure(format!("{shown}: {what}"), errno);
+        let io = |what: &str, e: std::io::Error| {
+            os(what, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        };
+        let set_blocking = |blocking: bool| -> Result<(), Errno> {
+            let flags = OFlag::from_bits_truncate(fcntl(&self.fd, FcntlArg::F_GETFL)?);
+            let flags = if blocking {
+                flags - OFlag::O_NONBLOCK
+            } else {
+                flags | OFlag::O_NONBLOCK
+            };
+            fcntl(&self.fd, FcntlArg::F_SETFL(flags)).map(drop)
+        };
+        let writer = self.fd.try_clone().map_err(|e| io("dup", e))?;
+        let (done, done_writer) = UnixStream::pair().map_err(|e| io("socketpair", e))?;
+        set_blocking(true).map_err(|e| os("make the write blocking", e))?;
+        let owned = message.to_vec();
+        std::thread::spawn(move || {
+            // The outcome as an errno (0: written whole, -1: short).
+            let code: i32 = loop {
+                match nix::unistd::write(&writer, &owned) {
+                    Ok(n) if n == owned.len() => break 0,
+                    Ok(_) => break -1,
+                    Err(Errno::EINTR) => {}
+                    Err(errno) => break errno as i32,
+                }
+            };
+            let _ = (&done_writer).write_all(&code.to_ne_bytes());
+        });
+        let done = OwnedFd::from(done);
+        let ready = wait_for(
+            &done,
+            PollFlags::POLLIN,
+            deadline,
+            interrupts,
+            &shown.to_string(),
+        );
+        let restored = set_blocking(false);
+        if !ready? {
+            return Err(failure(
+                EX_TEMPFAIL,
+                format!(
+                    "timed out after {}: the pipe {shown} stayed full; fifo-pingd is not reading it (stopped, hung or overloaded?)",
+                    seconds(started.elapsed())
+                ),
+            ));
+        }
+        restored.map_err(|e| os("make the descriptor non-blocking again", e))?;
+        let mut code = [0u8; 4];
+        std::fs::File::from(done)
+            .read_exact(&mut code)
+            .map_err(|e| io("write", e))?;
+        match i32::from_ne_bytes(code) {
+            0 => Ok(()),
+            -1 => Err(failure(
+                EX_OSERR,
+                format!("{shown}: short write of {} bytes", message.len()),
+            )),
+            code if Errno::from_raw(code) == Errno::EPIPE => Err(failure(
+                EX_UNAVAILABLE,
+                format!(
+                    "fifo-pingd is not running (it stopped while we were writing; nothing is reading {shown})"
+                ),
+            )),
+            code => Err(os_failure(format!("{shown}: write"), Errno::from_raw(code))),
+        }
+    }
+
     /// Writes `message` with one `write()`; waits with `poll` while the pipe
     /// is full, until `deadline`.
     pub fn send(
@@ -175,21 +261,7 @@ impl ControlFifo {
                     ));
                 }
                 Err(Errno::EAGAIN) => {
-                    if !wait_for(
-                        &self.fd,
-                        PollFlags::POLLOUT,
-                        deadline,
-                        interrupts,
-                        &shown.to_string(),
-                    )? {
-                        return Err(failure(
-                            EX_TEMPFAIL,
-                            format!(
-                                "timed out after {}: the pipe {shown} stayed full; fifo-pingd is not reading it (stopped, hung or overloaded?)",
-                                seconds(started.elapsed())
-                            ),
-                        ));
-                    }
+                    return self.send_when_room(message, deadline, interrupts, started);
                 }
                 Err(Errno::EINTR) => {}
                 Err(Errno::EPIPE) => {

@@ -140,7 +140,12 @@ impl RateLimit {
         }
         let due = self.flush(now);
         self.refill(now);
-        let tokens = u64::try_from(self.level / UNITS_PER_TOKEN).unwrap_or(u64::MAX);
+        // An empty bucket (a flood) needs no 128-bit division.
+        let tokens = if self.level < UNITS_PER_TOKEN {
+            0
+        } else {
+            u64::try_from(self.level / UNITS_PER_TOKEN).unwrap_or(u64::MAX)
+        };
         let allowed = count.min(tokens);
         self.level -= u128::from(allowed) * UNITS_PER_TOKEN;
         let suppressed = count - allowed;

@@ -42,10 +42,10 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// directory's watch, the status) get a look-in again. SIGTERM and SIGINT do
 /// not wait for them: their flags are looked at after every read.
 const READS_PER_WAKEUP: usize = 64;
-/// How often at most the pipe's size is looked at (one `fcntl`), on a
-/// wake-up that read something; a writer that resized it gets it back this
-/// soon.
-const PIPE_SIZE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How often at most the pipe's size is looked at (one `fcntl`), after
+/// wake-ups that read something (at once, or once this is over); a writer
+/// that resized it gets it back this soon.
+const PIPE_SIZE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 /// Socket-activated, `end` stops the daemon and the next write starts it
 /// again: each `end` is a start. So many starts in a row would trip
 /// systemd's start limit and leave the socket failed; the daemon therefore
@@ -254,12 +254,15 @@ impl Sink for Handler<'_> {
             Err(e) => {
                 if matches!(e, ReplyError::Limited { .. }) {
                     out.counters.pongs_limited += 1;
+                    out.client_problem(config::Level::Notice, self.now, || {
+                        format!("no pong sent: {reply_to}: {e}")
+                    });
                 } else {
                     out.counters.pongs_failed += 1;
+                    out.client_problem(config::Level::Notice, self.now, || {
+                        format!("no pong sent: {e}")
+                    });
                 }
-                out.client_problem(config::Level::Notice, self.now, || {
-                    format!("no pong sent: {e}")
-                });
             }
         }
     }
@@ -288,8 +291,10 @@ struct Daemon {
     out: Output,
     buf: Vec<u8>,
     started: Instant,
-    /// When the pipe's size was last looked at.
+    /// When the pipe's size was last looked at, and when it is to be looked
+    /// at again (after reads that came too soon for a look; idle: never).
     pipe_checked: Instant,
+    pipe_check_due: Option<Instant>,
     /// An `end` read too soon after a socket-activated start: the stop
     /// waits until then ([`SOCKET_ACTIVATED_MIN_UPTIME`]).
     deferred_end: Option<Instant>,
@@ -356,6 +361,7 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
         buf: vec![0; READ_BUFFER_BYTES],
         started: now,
         pipe_checked: now,
+        pipe_check_due: None,
         deferred_end: None,
         runtime_directory: reload::runtime_directory(),
         reload_attempts: 0,
@@ -455,6 +461,15 @@ impl Daemon {
                     };
                 }
             }
+            if self.pipe_check_due.is_some_and(|at| Instant::now() >= at) {
+                let on_end = self.config.messages.on_end;
+                if let Some(reason) = self.check_pipe_size(Instant::now(), on_end) {
+                    self.deferred_end = match self.end_allowed_at(reason) {
+                        None => return Ok(reason),
+                        Some(at) => self.deferred_end.or(Some(at)),
+                    };
+                }
+            }
             if self.deferred_end.is_some_and(|at| Instant::now() >= at) {
                 return Ok(StopReason::End);
             }
@@ -494,6 +509,7 @@ impl Daemon {
     /// a stop reason if an `end` in it asked for one.
     fn check_pipe_size(&mut self, now: Instant, on_end: OnEnd) -> Option<StopReason> {
         self.pipe_checked = now;
+        self.pipe_check_due = None;
         let mut held = Vec::new();
         let mut emptied = false;
         let found = match self.fifo.keep_pipe_size() {
@@ -549,6 +565,7 @@ impl Daemon {
             self.out.rejection_lines.deadline(),
             self.out.replies.sweep_deadline(),
             self.deferred_end,
+            self.pipe_check_due,
         ];
         match deadlines.into_iter().flatten().min() {
             None => PollTimeout::NONE,
@@ -593,6 +610,10 @@ impl Daemon {
         if now.duration_since(self.pipe_checked) >= PIPE_SIZE_CHECK_INTERVAL {
             let drained = self.check_pipe_size(now, on_end);
             stop = stop.or(drained);
+        } else {
+            // Too soon to look again, but a writer may have resized the
+            // pipe since the last look: look once the interval is over.
+            self.pipe_check_due = Some(self.pipe_checked + PIPE_SIZE_CHECK_INTERVAL);
         }
         Ok(stop)
     }

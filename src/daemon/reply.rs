@@ -64,6 +64,17 @@ const SWEEP_MAX_ENTRIES: usize = 65_536;
 /// make the daemon do for them (open, fstat, write, close and a log line per
 /// pong). Requests beyond it are counted and not served.
 pub const PONGS_PER_USER_PER_SECOND: u32 = 1000;
+/// How long the owner found for a reply name is remembered to refuse that
+/// name's requests without a look while its owner is over the limit. A flood
+/// reuses its names (there are at most as many as the area has inodes), so
+/// each costs one `fstatat` per this interval instead of one per request,
+/// and an honest request queued behind a flood waits that much less. Never
+/// used to serve: a pong always follows a fresh look.
+const OWNER_MEMORY: Duration = Duration::from_millis(100);
+/// Reply names remembered at most (the packaged area has 4096 inodes).
+const MAX_REMEMBERED_NAMES: usize = 4096;
+/// The time one pong token takes to be earned.
+const PER_TOKEN: Duration = Duration::from_nanos(1_000_000_000 / PONGS_PER_USER_PER_SECOND as u64);
 /// Users tracked by the limit and the name cache at most. Only members can
 /// create reply FIFOs, so this is only reached on hosts with very many
 /// members; then the tables start afresh (memory stays bounded).
@@ -83,10 +94,11 @@ pub enum ReplyError {
     NotAFifo { name: String, found: &'static str },
     #[error("{name}: the reply FIFO is full; pong dropped")]
     Full { name: String },
+    /// No name: this one is built for every request of a flood.
     #[error(
-        "{name}: uid {uid} asked for more than {PONGS_PER_USER_PER_SECOND} round trips per second; request counted, not answered"
+        "uid {uid} asked for more than {PONGS_PER_USER_PER_SECOND} round trips per second; request counted, not answered"
     )]
-    Limited { name: String, uid: u32 },
+    Limited { uid: u32 },
     #[error("{name}: cannot reply: {errno}")]
     Os { name: String, errno: Errno },
 }
@@ -117,7 +129,23 @@ struct RequesterLimits {
 }
 
 impl RequesterLimits {
+    /// Whether `uid` could be served now (nothing is taken).
+    fn has_tokens(&mut self, uid: u32, now: Instant) -> bool {
+        self.refill(uid, now) > 0
+    }
+
     fn allow(&mut self, uid: u32, now: Instant) -> bool {
+        if self.refill(uid, now) == 0 {
+            return false;
+        }
+        if let Some((tokens, _)) = self.buckets.get_mut(&uid) {
+            *tokens -= 1;
+        }
+        true
+    }
+
+    /// Refills `uid`'s bucket for the time passed; returns its tokens.
+    fn refill(&mut self, uid: u32, now: Instant) -> u32 {
         if self.buckets.len() >= MAX_TRACKED_USERS && !self.buckets.contains_key(&uid) {
             self.buckets.clear();
         }
@@ -138,11 +166,7 @@ impl RequesterLimits {
                 *since + per_token * earned
             };
         }
-        if *tokens == 0 {
-            return false;
-        }
-        *tokens -= 1;
-        true
+        *tokens
     }
 }
 
@@ -170,6 +194,9 @@ pub struct ReplyDir {
     watch: Option<Inotify>,
     next_sweep: Option<Instant>,
     limits: RequesterLimits,
+    /// Owner and time of the last look by reply name, and until when the
+    /// owner has no token left ([`OWNER_MEMORY`]).
+    owners: HashMap<String, (u32, Instant, Instant)>,
 }
 
 impl ReplyDir {
@@ -181,6 +208,7 @@ impl ReplyDir {
             watch: None,
             next_sweep: None,
             limits: RequesterLimits::default(),
+            owners: HashMap::new(),
         };
         dir.open(Instant::now());
         dir
@@ -317,6 +345,17 @@ impl ReplyDir {
     /// Answers `?ping name`: one `pong` into the reply FIFO `name`, unless
     /// its owner is over [`PONGS_PER_USER_PER_SECOND`].
     pub fn send_pong(&mut self, name: &str, now: Instant) -> Answer {
+        if let Some((uid, looked, refused_until)) = self.owners.get_mut(name)
+            && now.saturating_duration_since(*looked) < OWNER_MEMORY
+            && (now < *refused_until || !self.limits.has_tokens(*uid, now))
+        {
+            // Refused on sight until the owner's next token is due.
+            *refused_until = (*refused_until).max(now + PER_TOKEN);
+            return Answer {
+                requester: Some(*uid),
+                result: Err(ReplyError::Limited { uid: *uid }),
+            };
+        }
         let before = match self.look_up(name, now) {
             Ok(st) => st,
             Err(e) => {
@@ -327,15 +366,21 @@ impl ReplyDir {
             }
         };
         let requester = Some(before.st_uid);
+        if self.owners.len() >= MAX_REMEMBERED_NAMES && !self.owners.contains_key(name) {
+            self.owners.clear();
+        }
         if !self.limits.allow(before.st_uid, now) {
+            // No token before the next one is earned: until then the name
+            // is refused on sight.
+            self.owners
+                .insert(name.to_owned(), (before.st_uid, now, now + PER_TOKEN));
             return Answer {
                 requester,
-                result: Err(ReplyError::Limited {
-                    name: name.to_owned(),
-                    uid: before.st_uid,
-                }),
+                result: Err(ReplyError::Limited { uid: before.st_uid }),
             };
         }
+        self.owners
+            .insert(name.to_owned(), (before.st_uid, now, now));
         Answer {
             requester,
             result: self.write_pong(name, &before),
@@ -511,6 +556,33 @@ mod tests {
         assert_eq!(
             served, PONGS_PER_USER_PER_SECOND as usize,
             "refilled to the burst, no more"
+        );
+    }
+
+    #[test]
+    fn a_name_over_its_owners_limit_is_refused_without_a_look_for_a_while() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut replies = ReplyDir::new(dir.path());
+        mkfifo(&dir.path().join("flood"), Mode::from_bits_truncate(0o600)).expect("mkfifo");
+        let now = Instant::now();
+        for _ in 0..PONGS_PER_USER_PER_SECOND {
+            // Nobody reads: each is a failed pong, but a served request.
+            let answer = replies.send_pong("flood", now);
+            assert_eq!(answer.result, Err(ReplyError::ClientGone("flood".into())));
+        }
+        // Gone from the directory: a look would say Missing; the remembered
+        // owner, over its limit (no token earned yet), refuses it without one.
+        std::fs::remove_file(dir.path().join("flood")).expect("rm");
+        let uid = nix::unistd::geteuid().as_raw();
+        let per_token = Duration::from_secs(1) / PONGS_PER_USER_PER_SECOND;
+        assert_eq!(
+            replies.send_pong("flood", now + per_token / 2).result,
+            Err(ReplyError::Limited { uid })
+        );
+        // After the memory has lapsed (and tokens were earned), a look again.
+        assert_eq!(
+            replies.send_pong("flood", now + OWNER_MEMORY).result,
+            Err(ReplyError::Missing("flood".into()))
         );
     }
 
