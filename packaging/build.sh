@@ -195,7 +195,8 @@ rpm_version=$(rpm -qp --qf '%{VERSION}' "$RPM" 2>/dev/null)
 echo "versions agree: Cargo.toml $CARGO_VERSION, .deb $deb_version, .rpm $rpm_version-$(rpm -qp --qf '%{RELEASE}' "$RPM" 2>/dev/null)"
 
 # Both packages carry the same files with the same modes (man pages: same names, .gz).
-deb_files=$(dpkg-deb --fsys-tarfile "$DEB" | tar -tvf - | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $1, $6 }' | sort)
+# (literal: tar would print the backslash of run-fifo\x2dpingd-reply.mount doubled.)
+deb_files=$(dpkg-deb --fsys-tarfile "$DEB" | tar --quoting-style=literal -tvf - | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $1, $6 }' | sort)
 rpm_files=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$RPM" 2>/dev/null | sort)
 expect_common="-rw-r--r-- /etc/fifo-pingd/fifo-pingd.toml
 -rw-r--r-- /usr/lib/sysusers.d/fifo-pingd.conf
@@ -205,9 +206,10 @@ for bin in "${BINS[@]}"; do expect_common+=$'\n'"-rwxr-xr-x ${bin#*:}"; done
 for page in "${MAN_PAGES[@]}"; do
     expect_common+=$'\n'"-rw-r--r-- /usr/share/man/man${page##*.}/${page##*/}.gz"
 done
-for unit in systemd/*.service systemd/*.socket; do
+for unit in systemd/*.service systemd/*.socket systemd/*.mount; do
     expect_common+=$'\n'"-rw-r--r-- /usr/lib/systemd/system/${unit##*/}"
 done
+expect_common+=$'\n'"-rw-r--r-- /usr/lib/systemd/system/systemd-tmpfiles-setup.service.d/fifo-pingd.conf"
 while read -r line; do
     grep -qxF -- "$line" <<<"$deb_files" || die ".deb lacks: $line"$'\n'"$deb_files"
     grep -qxF -- "$line" <<<"$rpm_files" || die ".rpm lacks: $line"$'\n'"$rpm_files"
@@ -218,6 +220,10 @@ done
 for line in "-rw-r--r-- /usr/share/licenses/fifo-pingd/LICENSE-MIT" "-rw-r--r-- /usr/share/licenses/fifo-pingd/LICENSE-APACHE"; do
     grep -qxF -- "$line" <<<"$rpm_files" || die ".rpm lacks: $line"
 done
+# The licence texts must survive `rpm --excludedocs` (tsflags=nodocs): not %doc, since
+# cargo-generate-rpm cannot mark them %license (packaging/README.md, "Deviations").
+rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$RPM" 2>/dev/null | grep -E ' /usr/share/licenses/' | grep -qE '^[^ ]*d' &&
+    die ".rpm: the licence files are marked %doc (--excludedocs would drop them)"
 [ "$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./conffiles)" = /etc/fifo-pingd/fifo-pingd.toml ] ||
     die ".deb: /etc/fifo-pingd/fifo-pingd.toml is not the (only) conffile"
 rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$RPM" 2>/dev/null | grep -qx 'cn /etc/fifo-pingd/fifo-pingd.toml' ||
@@ -225,8 +231,8 @@ rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$RPM" 2>/dev/null | grep -q
 for s in postinst prerm postrm; do
     dpkg-deb --ctrl-tarfile "$DEB" | tar -tf - "./$s" >/dev/null 2>&1 || die ".deb has no $s"
 done
-[ "$(rpm -qp --scripts "$RPM" 2>/dev/null | grep -c 'scriptlet (using /bin/sh)')" = 3 ] ||
-    die ".rpm should have %post, %preun and %postun"
+[ "$(rpm -qp --scripts "$RPM" 2>/dev/null | grep -cE '^(postinstall|preuninstall|postuninstall|posttrans) scriptlet \(using /bin/sh\)')" = 4 ] ||
+    die ".rpm should have %post, %preun, %postun and %posttrans"
 # The same stripped binaries in both.
 # (Debian's rpm2cpio exits 1 on zstd payloads even though it writes the whole archive.)
 rpm2cpio "$RPM" >"$STAGE/payload.cpio" 2>/dev/null || true
@@ -264,6 +270,10 @@ fi
 # ------------------------------------------------------------------------- reproducibility
 if [ "$QUICK" = 0 ]; then
     step "reproducibility: a second build from scratch must be byte-identical"
+    # The rpm crate (cargo-generate-rpm) takes SOURCE_DATE_EPOCH only when it is in the
+    # past; otherwise every build stamps the current time (header, file mtimes).
+    [ "$SOURCE_DATE_EPOCH" -le "$(date +%s)" ] ||
+        die "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH ($(date -u -d "@$SOURCE_DATE_EPOCH" '+%F %T UTC')) is in the future: the .rpm gets the build time instead and cannot be reproducible; date the newest entry of packaging/deb/changelog no later than now, or set SOURCE_DATE_EPOCH"
     t=$SECONDS
     cargo clean --profile dist --quiet
     build_once "$OUT/.rebuild"

@@ -2,19 +2,30 @@
 # guidelines ask for are written out). $1 = number of fifo-pingd packages installed after
 # this transaction: 1 = first install, 2 = upgrade.
 
-# == %sysusers_create_compat: the system group fifo-ping (members may write to
-# /run/fifo-ping). rpm >= 4.19 creates it by itself from the group(fifo-ping) Provides
-# that the sysusers.d file generates; running systemd-sysusers again is then a no-op.
-# No packaged file is owned by the group, so %post (not %pre) is early enough.
+# == %sysusers_create_compat: the system user fifo-pingd (the daemon) and the group
+# fifo-ping (members may write to /run/fifo-ping). rpm >= 4.19 creates them by itself
+# from the user()/group() Provides that the sysusers.d file generates; running
+# systemd-sysusers again is then a no-op. No packaged file is owned by them, so %post
+# (not %pre) is early enough.
 if [ -x /usr/bin/systemd-sysusers ]; then
     /usr/bin/systemd-sysusers /usr/lib/sysusers.d/fifo-pingd.conf || :
 else
+    getent group fifo-pingd >/dev/null || groupadd -r fifo-pingd || :
+    getent passwd fifo-pingd >/dev/null ||
+        useradd -r -g fifo-pingd -d / -s /sbin/nologin -c "fifo-pingd daemon" fifo-pingd || :
     getent group fifo-ping >/dev/null || groupadd -r fifo-ping || :
 fi
 
-# == %tmpfiles_create fifo-pingd.conf: /run/fifo-pingd/reply, the reply directory of
-# `fifo-pingctl ping --wait` (group fifo-ping, so after the group); at boot
-# systemd-tmpfiles-setup.service creates it.
+# The round-trip area /run/fifo-pingd/reply is a tmpfs of its own
+# (run-fifo\x2dpingd-reply.mount); mounted before tmpfiles gives it its owner and group,
+# as systemd-tmpfiles-setup.service does at boot. Not a service: nothing runs.
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload >/dev/null 2>&1 || :
+    systemctl start 'run-fifo\x2dpingd-reply.mount' >/dev/null 2>&1 || :
+fi
+
+# == %tmpfiles_create fifo-pingd.conf: /run/fifo-pingd, the round-trip area's owner and
+# mode, the link /run/fifo-ping (names the user and group, so after them).
 if [ -x /usr/bin/systemd-tmpfiles ]; then
     /usr/bin/systemd-tmpfiles --create fifo-pingd.conf >/dev/null 2>&1 || :
 fi

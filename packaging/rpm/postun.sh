@@ -18,15 +18,25 @@ if [ "$1" -eq 0 ]; then
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload >/dev/null 2>&1 || :
     fi
-    # cargo-generate-rpm 0.21 cannot put directories in the package, so rpm creates
-    # /etc/fifo-pingd and /usr/share/licenses/fifo-pingd implicitly and does not remove
-    # them on erase. Remove them if empty (a kept fifo-pingd.toml.rpmsave keeps
-    # /etc/fifo-pingd, as with any package).
-    rmdir /etc/fifo-pingd /usr/share/licenses/fifo-pingd /usr/share/doc/fifo-pingd 2>/dev/null || :
-    # The reply directory that %post (systemd-tmpfiles) made: runtime state of this
-    # package only, useless without the daemon.
-    rm -rf /run/fifo-pingd/reply
-    rmdir /run/fifo-pingd 2>/dev/null || :
+    # cargo-generate-rpm 0.21 cannot put directories in the package (packaging/README.md,
+    # "Deviations"), so rpm creates these implicitly, owns none of them and does not
+    # remove them on erase. Remove them if empty (a kept fifo-pingd.toml.rpmsave keeps
+    # /etc/fifo-pingd, as with any package; another package's drop-in keeps
+    # systemd-tmpfiles-setup.service.d).
+    for d in /etc/fifo-pingd /usr/share/licenses/fifo-pingd /usr/share/doc/fifo-pingd \
+        /usr/lib/systemd/system/systemd-tmpfiles-setup.service.d; do
+        rmdir "$d" 2>/dev/null || :
+    done
+    # The runtime paths that %post (systemd-tmpfiles) made: state of this package only,
+    # useless without the daemon. %preun unmounted the round-trip area; the link is
+    # removed only if it is still a link.
+    if ! mountpoint -q /run/fifo-pingd/reply 2>/dev/null; then
+        rm -rf /run/fifo-pingd/reply
+    fi
+    if [ -L /run/fifo-ping ]; then
+        rm -f /run/fifo-ping
+    fi
+    rmdir /run/fifo-pingd/default /run/fifo-pingd 2>/dev/null || :
 fi
-# The group fifo-ping is kept, as with every sysusers.d group (a reused GID would give
-# files that still carry it to someone else).
+# The user fifo-pingd and the group fifo-ping are kept, as with every sysusers.d entry (a
+# reused id would give files that still carry it to someone else).
