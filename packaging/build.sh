@@ -25,9 +25,10 @@ CARGO_GENERATE_RPM_VERSION=0.21.1
 T0=$SECONDS
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-# rustup puts cargo (and cargo-installed tools) in ~/.cargo/bin, which a non-login shell
-# (CI) may not have on PATH.
-case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH=$HOME/.cargo/bin:$PATH ;; esac
+# cargo on PATH (rustup's ~/.cargo/bin, which a non-login shell (CI) may not have); cargo
+# itself finds cargo-installed subcommands (cargo deb, cargo generate-rpm) in ~/.cargo/bin.
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 QUICK=0 LINT=1 OUT=$ROOT/target/packages
 while [ $# -gt 0 ]; do

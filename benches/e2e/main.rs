@@ -10,7 +10,12 @@
 //! `latency`, `startup`, `rss`, `idle`, `parser`. Daemon (A) and baseline
 //! (B) runs alternate A B A B; rates are medians over the rounds with
 //! min–max, ratios are taken round by round. A run whose counts differ from
-//! what was sent fails its row whatever the speed.
+//! what was sent fails its row whatever the speed. Rows with a target say
+//! PASS or FAIL; the others report (`–`) and only FAIL when a run failed.
+//!
+//! Exit status: 0 when no row FAILs (every target holds and every run
+//! counted exactly), 1 otherwise, after listing the failed rows; 64 on a
+//! bad argument.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it does nothing:
 //! the test suite checks correctness, never timing.
@@ -122,15 +127,36 @@ fn main() {
         params.seed_rounds,
         elapsed.as_secs_f64()
     );
-    let failures: Vec<&Row> = rows
+    let targets = rows
         .iter()
-        .filter(|r| matches!(r.verdict, Verdict::Fail(_)))
+        .filter(|r| !matches!(r.verdict, Verdict::Report))
+        .count();
+    let failures: Vec<(&Row, &str)> = rows
+        .iter()
+        .filter_map(|r| match &r.verdict {
+            Verdict::Fail(why) => Some((r, why.as_str())),
+            _ => None,
+        })
         .collect();
-    for row in &failures {
-        if let Verdict::Fail(why) = &row.verdict {
-            println!("- FAIL {}: {why}", row.case);
-        }
+    let verdict = if failures.is_empty() {
+        format!("all {targets} target rows PASS")
+    } else {
+        format!(
+            "{} row(s) FAIL: {}",
+            failures.len(),
+            failures
+                .iter()
+                .map(|(r, _)| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    println!("- Result: {verdict}");
+    for (row, why) in &failures {
+        println!("  - FAIL {}: {why}", row.name);
     }
+    // Also the last line on stderr, after the progress lines.
+    eprintln!("[bench] {verdict}");
     if !failures.is_empty() {
         std::process::exit(1);
     }
