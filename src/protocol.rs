@@ -340,14 +340,36 @@ impl Parser {
 
     /// The pipe ran empty: the writer that sent the last bytes has finished
     /// its write. A complete word waiting for its next byte counts (`printf
-    /// ping`), a bad run is closed, a half word is marked stale.
+    /// ping`), a bad run is closed, a half word is marked stale (a large,
+    /// non-atomic write may still complete it).
     pub fn end_of_burst<S: Sink>(&mut self, sink: &mut S) {
+        self.settle(false, sink);
+    }
+
+    /// No more input will come (shutdown): a complete word waiting for its
+    /// next byte counts, anything else pending is rejected.
+    pub fn finish<S: Sink>(&mut self, sink: &mut S) {
+        self.settle(true, sink);
+    }
+
+    /// What [`end_of_burst`](Self::end_of_burst) and [`finish`](Self::finish)
+    /// share; they differ only in a half word: stale or rejected.
+    fn settle<S: Sink>(&mut self, finished: bool, sink: &mut S) {
         match self.state {
             // Requests come in one write: an unfinished one is bad.
             State::Garbage { .. } | State::Request => self.close_garbage(sink),
             State::Complete { word } => {
                 self.state = State::Idle;
                 act_on(word, sink);
+            }
+            State::Word {
+                word,
+                matched,
+                held,
+                ..
+            } if finished => {
+                self.reject_fragment(held, &word[..matched], sink);
+                self.state = State::Idle;
             }
             State::Word {
                 word,
@@ -361,28 +383,6 @@ impl Parser {
                     held,
                     stale: true,
                 }
-            }
-            State::Idle => {}
-        }
-    }
-
-    /// No more input will come (shutdown): a complete word waiting for its
-    /// next byte counts, anything else pending is rejected.
-    pub fn finish<S: Sink>(&mut self, sink: &mut S) {
-        match self.state {
-            State::Garbage { .. } | State::Request => self.close_garbage(sink),
-            State::Complete { word } => {
-                self.state = State::Idle;
-                act_on(word, sink);
-            }
-            State::Word {
-                word,
-                matched,
-                held,
-                ..
-            } => {
-                self.reject_fragment(held, &word[..matched], sink);
-                self.state = State::Idle;
             }
             State::Idle => {}
         }
