@@ -1,7 +1,5 @@
 use super::args::MAX_MESSAGE;
-use super::error::{
-    ClientError, describe_non_fifo, failure, is_type, os_failure, permission_advice,
-};
+use super::error::{ClientError, describe_non_fifo, is_type, permission_advice};
 use super::wait::{Interrupts, seconds, wait_for};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -14,7 +12,6 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::PollFlags;
 use nix::sys::stat::SFlag;
 
-use crate::exit::{EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE};
 use crate::fifo::{At, VerifyError, file_type_name, look, open_verified};
 
 // ---------------------------------------------------------------------------
@@ -33,33 +30,31 @@ impl ControlFifo {
     pub fn open(path: &Path, origin: &str) -> Result<ControlFifo, ClientError> {
         let shown = path.display();
         let missing = || {
-            failure(
-                EX_UNAVAILABLE,
-                format!(
-                    "{shown} does not exist: fifo-pingd is not running or uses another FIFO ({origin}; start it with `systemctl start fifo-pingd` or fifo-pingd.socket, or pass --fifo PATH)"
-                ),
-            )
+            ClientError::Unavailable(format!(
+                "{shown} does not exist: fifo-pingd is not running or uses another FIFO ({origin}; start it with `systemctl start fifo-pingd` or fifo-pingd.socket, or pass --fifo PATH)"
+            ))
         };
         // Look before opening: opening a device node can have side effects.
         let before = match look(At::Path(path), false) {
             Ok(st) => st,
             Err(Errno::ENOENT) => return Err(missing()),
             Err(Errno::ENOTDIR) => {
-                return Err(failure(
-                    EX_UNAVAILABLE,
-                    format!("{shown}: a component of the path is not a directory"),
-                ));
+                return Err(ClientError::Unavailable(format!(
+                    "{shown}: a component of the path is not a directory"
+                )));
             }
             Err(errno @ (Errno::EACCES | Errno::EPERM)) => {
-                return Err(failure(
-                    EX_NOPERM,
-                    format!(
-                        "{shown}: permission denied looking it up ({}): a directory on the way is not searchable by this user",
-                        errno.desc()
-                    ),
+                return Err(ClientError::PermissionDenied(format!(
+                    "{shown}: permission denied looking it up ({}): a directory on the way is not searchable by this user",
+                    errno.desc()
+                )));
+            }
+            Err(errno) => {
+                return Err(ClientError::os(
+                    format!("{shown}: cannot look it up"),
+                    errno,
                 ));
             }
-            Err(errno) => return Err(os_failure(format!("{shown}: cannot look it up"), errno)),
         };
         // A link is followed (the packaged /run/fifo-ping is one, made by
         // tmpfiles.d), but what it leads to is looked at like the path
@@ -70,16 +65,13 @@ impl ControlFifo {
             match look(At::Path(path), true) {
                 Ok(st) => st,
                 Err(Errno::ENOENT) => {
-                    return Err(failure(
-                        EX_UNAVAILABLE,
-                        format!(
-                            "fifo-pingd is not running: {shown} is {}, which does not exist (the daemon's directory is removed while it is stopped; start it with `systemctl start fifo-pingd` or fifo-pingd.socket, or pass --fifo PATH)",
-                            describe_non_fifo(path, &before)
-                        ),
-                    ));
+                    return Err(ClientError::Unavailable(format!(
+                        "fifo-pingd is not running: {shown} is {}, which does not exist (the daemon's directory is removed while it is stopped; start it with `systemctl start fifo-pingd` or fifo-pingd.socket, or pass --fifo PATH)",
+                        describe_non_fifo(path, &before)
+                    )));
                 }
                 Err(errno) => {
-                    return Err(os_failure(
+                    return Err(ClientError::os(
                         format!("{shown}: cannot follow the link"),
                         errno,
                     ));
@@ -101,38 +93,29 @@ impl ControlFifo {
                     describe_non_fifo(path, &before)
                 )
             };
-            return Err(failure(
-                EX_UNAVAILABLE,
-                format!("{shown}: expected a FIFO, found {found}; not writing to it"),
-            ));
+            return Err(ClientError::Unavailable(format!(
+                "{shown}: expected a FIFO, found {found}; not writing to it"
+            )));
         }
         let fd = open_verified(At::Path(path), OFlag::O_WRONLY, &before, link).map_err(
             |e| match e {
-                VerifyError::Open(Errno::ENXIO) => failure(
-                    EX_UNAVAILABLE,
-                    format!("fifo-pingd is not running (nothing is reading {shown})"),
+                VerifyError::Open(Errno::ENXIO) => ClientError::Unavailable(format!("fifo-pingd is not running (nothing is reading {shown})"),
                 ),
                 VerifyError::Open(Errno::EACCES | Errno::EPERM) => {
                     let (facts, advice) = permission_advice(&before, 0o020);
-                    failure(
-                        EX_NOPERM,
-                        format!("permission denied writing to {shown} ({facts}): {advice}"),
+                    ClientError::PermissionDenied(format!("permission denied writing to {shown} ({facts}): {advice}"),
                     )
                 }
                 VerifyError::Open(Errno::ENOENT) => missing(),
-                VerifyError::Open(Errno::ELOOP) => failure(
-                    EX_UNAVAILABLE,
-                    format!(
+                VerifyError::Open(Errno::ELOOP) => ClientError::Unavailable(format!(
                         "{shown}: expected a FIFO, found a symbolic link (replaced while opening); not writing to it"
                     ),
                 ),
                 VerifyError::Open(errno) => {
-                    os_failure(format!("{shown}: cannot open for writing"), errno)
+                    ClientError::os(format!("{shown}: cannot open for writing"), errno)
                 }
-                VerifyError::Stat(errno) => os_failure(format!("{shown}: fstat"), errno),
-                VerifyError::Swapped => failure(
-                    EX_UNAVAILABLE,
-                    format!(
+                VerifyError::Stat(errno) => ClientError::os(format!("{shown}: fstat"), errno),
+                VerifyError::Swapped => ClientError::Unavailable(format!(
                         "{shown}: expected a FIFO, found something else (replaced while opening); not writing to it"
                     ),
                 ),
@@ -164,7 +147,7 @@ impl ControlFifo {
         started: Instant,
     ) -> Result<(), ClientError> {
         let shown = self.path.display();
-        let os = |what: &str, errno: Errno| os_failure(format!("{shown}: {what}"), errno);
+        let os = |what: &str, errno: Errno| ClientError::os(format!("{shown}: {what}"), errno);
         let io = |what: &str, e: std::io::Error| {
             os(what, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
         };
@@ -203,13 +186,10 @@ impl ControlFifo {
         );
         let restored = set_blocking(false);
         if !ready? {
-            return Err(failure(
-                EX_TEMPFAIL,
-                format!(
-                    "timed out after {}: the pipe {shown} stayed full; fifo-pingd is not reading it (stopped, hung or overloaded?)",
-                    seconds(started.elapsed())
-                ),
-            ));
+            return Err(ClientError::TimedOut(format!(
+                "timed out after {}: the pipe {shown} stayed full; fifo-pingd is not reading it (stopped, hung or overloaded?)",
+                seconds(started.elapsed())
+            )));
         }
         restored.map_err(|e| os("make the descriptor non-blocking again", e))?;
         let mut code = [0u8; 4];
@@ -218,17 +198,19 @@ impl ControlFifo {
             .map_err(|e| io("write", e))?;
         match i32::from_ne_bytes(code) {
             0 => Ok(()),
-            -1 => Err(failure(
-                EX_OSERR,
+            -1 => Err(ClientError::os(
                 format!("{shown}: short write of {} bytes", message.len()),
+                Errno::EIO,
             )),
-            code if Errno::from_raw(code) == Errno::EPIPE => Err(failure(
-                EX_UNAVAILABLE,
-                format!(
+            code if Errno::from_raw(code) == Errno::EPIPE => {
+                Err(ClientError::Unavailable(format!(
                     "fifo-pingd is not running (it stopped while we were writing; nothing is reading {shown})"
-                ),
+                )))
+            }
+            code => Err(ClientError::os(
+                format!("{shown}: write"),
+                Errno::from_raw(code),
             )),
-            code => Err(os_failure(format!("{shown}: write"), Errno::from_raw(code))),
         }
     }
 
@@ -242,22 +224,19 @@ impl ControlFifo {
     ) -> Result<(), ClientError> {
         let shown = self.path.display();
         if message.len() > MAX_MESSAGE {
-            return Err(failure(
-                EX_USAGE,
-                format!(
-                    "message of {} bytes is too long to be atomic",
-                    message.len()
-                ),
-            ));
+            return Err(ClientError::Usage(format!(
+                "message of {} bytes is too long to be atomic",
+                message.len()
+            )));
         }
         let started = Instant::now();
         loop {
             match nix::unistd::write(&self.fd, message) {
                 Ok(n) if n == message.len() => return Ok(()),
                 Ok(n) => {
-                    return Err(failure(
-                        EX_OSERR,
+                    return Err(ClientError::os(
                         format!("{shown}: short write ({n} of {} bytes)", message.len()),
+                        Errno::EIO,
                     ));
                 }
                 Err(Errno::EAGAIN) => {
@@ -265,14 +244,11 @@ impl ControlFifo {
                 }
                 Err(Errno::EINTR) => {}
                 Err(Errno::EPIPE) => {
-                    return Err(failure(
-                        EX_UNAVAILABLE,
-                        format!(
-                            "fifo-pingd is not running (it stopped while we were writing; nothing is reading {shown})"
-                        ),
-                    ));
+                    return Err(ClientError::Unavailable(format!(
+                        "fifo-pingd is not running (it stopped while we were writing; nothing is reading {shown})"
+                    )));
                 }
-                Err(errno) => return Err(os_failure(format!("{shown}: write"), errno)),
+                Err(errno) => return Err(ClientError::os(format!("{shown}: write"), errno)),
             }
         }
     }

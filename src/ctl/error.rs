@@ -6,25 +6,62 @@ use nix::fcntl::readlink;
 use nix::sys::stat::{FileStat, SFlag};
 use nix::unistd::{Gid, getegid, geteuid, getgroups};
 
-use crate::exit::{EX_OSERR, Failure};
+use thiserror::Error;
+
+use crate::exit::{
+    EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, Failure,
+};
 use crate::fifo::file_type_name;
 
 // ---------------------------------------------------------------------------
 // Errors
 
-/// Why a client operation stopped.
-#[derive(Debug)]
+/// Why the client stopped: one variant per kind of failure, each with its
+/// exit code (sysexits) and one line for a person naming what was expected
+/// and what was found.
+#[derive(Debug, Error)]
 pub enum ClientError {
-    /// A failure with its exit code and one line for a person.
-    Failed(Failure),
+    /// fifo-pingd is not running, or not at that path (69).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The user may not write there, or not reach the path (77).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The pipe stayed full, no pong came, the round-trip area is full (75).
+    #[error("{0}")]
+    TimedOut(String),
+    /// The reply FIFO could not be created or set up (73).
+    #[error("{0}")]
+    CannotCreate(String),
+    /// The configuration file cannot be used (78).
+    #[error("{0}")]
+    Config(String),
+    /// The command line (64).
+    #[error("{0}")]
+    Usage(String),
+    /// Another operating-system error (71).
+    #[error("{what}: {}", errno.desc())]
+    Os { what: String, errno: Errno },
     /// SIGINT, SIGTERM or SIGHUP arrived while waiting; everything the
     /// client created is gone by the time this reaches `main`.
+    #[error("interrupted by signal {0}")]
     Interrupted(libc::c_int),
 }
 
 impl From<Failure> for ClientError {
     fn from(f: Failure) -> Self {
-        ClientError::Failed(f)
+        match f.code {
+            EX_CONFIG => ClientError::Config(f.message),
+            EX_USAGE => ClientError::Usage(f.message),
+            EX_UNAVAILABLE => ClientError::Unavailable(f.message),
+            EX_NOPERM => ClientError::PermissionDenied(f.message),
+            EX_TEMPFAIL => ClientError::TimedOut(f.message),
+            EX_CANTCREAT => ClientError::CannotCreate(f.message),
+            _ => ClientError::Os {
+                what: f.message,
+                errno: Errno::UnknownErrno,
+            },
+        }
     }
 }
 
@@ -32,18 +69,20 @@ impl ClientError {
     /// The exit code (`128 + signal` for an interruption, as a shell shows it).
     pub fn code(&self) -> u8 {
         match self {
-            ClientError::Failed(f) => f.code,
+            ClientError::Unavailable(_) => EX_UNAVAILABLE,
+            ClientError::PermissionDenied(_) => EX_NOPERM,
+            ClientError::TimedOut(_) => EX_TEMPFAIL,
+            ClientError::CannotCreate(_) => EX_CANTCREAT,
+            ClientError::Config(_) => EX_CONFIG,
+            ClientError::Usage(_) => EX_USAGE,
+            ClientError::Os { .. } => EX_OSERR,
             ClientError::Interrupted(sig) => 128u8.saturating_add(*sig as u8),
         }
     }
-}
 
-pub(crate) fn failure(code: u8, message: String) -> ClientError {
-    ClientError::Failed(Failure { code, message })
-}
-
-pub(crate) fn os_failure(what: String, errno: Errno) -> ClientError {
-    failure(EX_OSERR, format!("{what}: {}", errno.desc()))
+    pub(crate) fn os(what: String, errno: Errno) -> ClientError {
+        ClientError::Os { what, errno }
+    }
 }
 
 pub(crate) fn is_type(st: &FileStat, kind: SFlag) -> bool {

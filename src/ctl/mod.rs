@@ -48,7 +48,9 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Instant;
 
-use crate::exit::EX_OSERR;
+use nix::errno::Errno;
+
+use crate::exit::Failure;
 
 // ---------------------------------------------------------------------------
 // The program
@@ -69,8 +71,12 @@ pub fn run(options: &Options) -> Result<Option<String>, ClientError> {
     let fifo = ControlFifo::open(&target.fifo, &target.fifo_origin)?;
     let mut out = String::new();
     if options.wait {
-        let interrupts = Interrupts::install()
-            .map_err(|e| failure(EX_OSERR, format!("cannot install signal handlers: {e}")))?;
+        let interrupts = Interrupts::install().map_err(|e| {
+            ClientError::os(
+                "cannot install signal handlers".to_owned(),
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })?;
         let took = round_trip(&fifo, &target.reply_dir, deadline, Some(&interrupts))?;
         let _ = write!(out, "pong from fifo-pingd in {}", format_duration(took));
     } else {
@@ -83,7 +89,7 @@ pub fn run(options: &Options) -> Result<Option<String>, ClientError> {
 /// Parses `args`, runs, prints; the binary's whole `main`.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> std::process::ExitCode {
     let result = parse_args(args)
-        .map_err(|e| ClientError::Failed(e.into()))
+        .map_err(|e| ClientError::from(Failure::from(e)))
         .and_then(|options| run(&options));
     match result {
         Ok(line) => {
@@ -93,10 +99,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> std::process::ExitCode 
             }
             std::process::ExitCode::SUCCESS
         }
-        Err(ClientError::Failed(f)) => f.exit(PROGRAM),
         Err(e @ ClientError::Interrupted(signal)) => {
             // Everything is cleaned up: die of the signal, as the caller expects.
             let _ = signal_hook::low_level::emulate_default_handler(signal);
+            std::process::ExitCode::from(e.code())
+        }
+        Err(e) => {
+            eprintln!("{PROGRAM}: {e}");
             std::process::ExitCode::from(e.code())
         }
     }

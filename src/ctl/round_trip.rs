@@ -1,8 +1,6 @@
 use super::args::{NAME_ATTEMPTS, REPLY_FIFO_MODE, REPLY_NAME_PREFIX};
 use super::control::ControlFifo;
-use super::error::{
-    ClientError, describe_non_fifo, failure, is_type, os_failure, permission_advice,
-};
+use super::error::{ClientError, describe_non_fifo, is_type, permission_advice};
 use super::wait::{Interrupts, seconds, wait_for};
 use std::hash::{BuildHasher, RandomState};
 use std::os::fd::OwnedFd;
@@ -16,7 +14,6 @@ use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmod, fchmodat, fstat, fstata
 use nix::unistd::{Gid, UnlinkatFlags, fchown, geteuid, getpid, mkfifoat, unlinkat};
 
 use crate::daemon::reply::{PONG, STALE_REPLY_AGE};
-use crate::exit::{EX_CANTCREAT, EX_NOPERM, EX_TEMPFAIL, EX_UNAVAILABLE};
 use crate::fifo::file_type_name;
 
 // ---------------------------------------------------------------------------
@@ -34,13 +31,10 @@ pub(crate) fn reply_name(attempt: usize) -> String {
 }
 
 pub(crate) fn missing_reply_dir(dir: &Path) -> ClientError {
-    failure(
-        EX_UNAVAILABLE,
-        format!(
-            "no reply directory {}: round-trip pings (ping --wait) need it; the fifo-pingd units create it at boot (systemd-tmpfiles, /usr/lib/tmpfiles.d/fifo-pingd.conf: run `systemd-tmpfiles --create fifo-pingd.conf`), or point --reply-dir / [reply] directory at the daemon's",
-            dir.display()
-        ),
-    )
+    ClientError::Unavailable(format!(
+        "no reply directory {}: round-trip pings (ping --wait) need it; the fifo-pingd units create it at boot (systemd-tmpfiles, /usr/lib/tmpfiles.d/fifo-pingd.conf: run `systemd-tmpfiles --create fifo-pingd.conf`), or point --reply-dir / [reply] directory at the daemon's",
+        dir.display()
+    ))
 }
 
 /// The client's own reply FIFO, open for reading (and held open for writing
@@ -91,29 +85,23 @@ impl ReplyFifo {
             Ok(st) => st,
             Err(Errno::ENOENT) => return Err(missing_reply_dir(dir_path)),
             Err(errno @ (Errno::EACCES | Errno::EPERM)) => {
-                return Err(failure(
-                    EX_NOPERM,
-                    format!(
-                        "{shown}: permission denied looking up the reply directory ({}): a directory on the way is not searchable by this user",
-                        errno.desc()
-                    ),
-                ));
+                return Err(ClientError::PermissionDenied(format!(
+                    "{shown}: permission denied looking up the reply directory ({}): a directory on the way is not searchable by this user",
+                    errno.desc()
+                )));
             }
             Err(errno) => {
-                return Err(os_failure(
+                return Err(ClientError::os(
                     format!("{shown}: cannot look up the reply directory"),
                     errno,
                 ));
             }
         };
         if !is_type(&dir_st, SFlag::S_IFDIR) {
-            return Err(failure(
-                EX_UNAVAILABLE,
-                format!(
-                    "{shown}: expected the reply directory, found {} (fifo-pingd does not follow links to it either)",
-                    describe_non_fifo(dir_path, &dir_st)
-                ),
-            ));
+            return Err(ClientError::Unavailable(format!(
+                "{shown}: expected the reply directory, found {} (fifo-pingd does not follow links to it either)",
+                describe_non_fifo(dir_path, &dir_st)
+            )));
         }
         // O_PATH: the group needs only -wx on the directory (mode 3730
         // keeps the reply FIFOs' names unlistable, hence unguessable).
@@ -124,7 +112,7 @@ impl ReplyFifo {
         )
         .map_err(|errno| match errno {
             Errno::ENOENT => missing_reply_dir(dir_path),
-            errno => os_failure(format!("{shown}: cannot open the reply directory"), errno),
+            errno => ClientError::os(format!("{shown}: cannot open the reply directory"), errno),
         })?;
 
         let mut attempt = 0;
@@ -135,29 +123,23 @@ impl ReplyFifo {
                 Err(Errno::EEXIST) if attempt + 1 < NAME_ATTEMPTS => attempt += 1,
                 Err(Errno::EACCES | Errno::EPERM) => {
                     let (facts, advice) = permission_advice(&dir_st, 0o030);
-                    return Err(failure(
-                        EX_NOPERM,
-                        format!(
-                            "permission denied creating a reply FIFO in {shown} ({facts}): {advice}"
-                        ),
-                    ));
+                    return Err(ClientError::PermissionDenied(format!(
+                        "permission denied creating a reply FIFO in {shown} ({facts}): {advice}"
+                    )));
                 }
                 Err(Errno::ENOENT) => return Err(missing_reply_dir(dir_path)),
                 Err(errno @ (Errno::ENOSPC | Errno::EDQUOT)) => {
-                    return Err(failure(
-                        EX_TEMPFAIL,
-                        format!(
-                            "cannot create a reply FIFO in {shown}: {} (the round-trip area is full: a flood, or many clients at once); fifo-pingd removes entries older than {} s, try again in half a minute",
-                            errno.desc(),
-                            STALE_REPLY_AGE.as_secs()
-                        ),
-                    ));
+                    return Err(ClientError::TimedOut(format!(
+                        "cannot create a reply FIFO in {shown}: {} (the round-trip area is full: a flood, or many clients at once); fifo-pingd removes entries older than {} s, try again in half a minute",
+                        errno.desc(),
+                        STALE_REPLY_AGE.as_secs()
+                    )));
                 }
                 Err(errno) => {
-                    return Err(failure(
-                        EX_CANTCREAT,
-                        format!("cannot create a reply FIFO in {shown}: {}", errno.desc()),
-                    ));
+                    return Err(ClientError::CannotCreate(format!(
+                        "cannot create a reply FIFO in {shown}: {}",
+                        errno.desc()
+                    )));
                 }
             }
         };
@@ -175,13 +157,10 @@ impl ReplyFifo {
             )
         };
         let cant = |what: &str, errno: Errno| {
-            failure(
-                EX_CANTCREAT,
-                format!(
-                    "cannot set up the reply FIFO {shown}/{name}: {what}: {}",
-                    errno.desc()
-                ),
-            )
+            ClientError::CannotCreate(format!(
+                "cannot set up the reply FIFO {shown}/{name}: {what}: {}",
+                errno.desc()
+            ))
         };
         // The reader must exist before the request goes out, or the
         // daemon's non-blocking open for writing would fail with ENXIO.
@@ -202,14 +181,11 @@ impl ReplyFifo {
         };
         let st = fstat(&reader).map_err(|e| cant("fstat", e))?;
         if !is_type(&st, SFlag::S_IFIFO) || st.st_uid != geteuid().as_raw() {
-            return Err(failure(
-                EX_CANTCREAT,
-                format!(
-                    "{shown}/{name}: expected our own new FIFO, found {} owned by uid {}",
-                    file_type_name(&st),
-                    st.st_uid
-                ),
-            ));
+            return Err(ClientError::CannotCreate(format!(
+                "{shown}/{name}: expected our own new FIFO, found {} owned by uid {}",
+                file_type_name(&st),
+                st.st_uid
+            )));
         }
         // Without the set-group-ID bit on the directory the FIFO has our
         // group; give it the directory's (the daemon's) if we are a member.
@@ -222,10 +198,9 @@ impl ReplyFifo {
         let keep_open = open_at(OFlag::O_WRONLY).map_err(|e| cant("open for writing", e))?;
         let kept = fstat(&keep_open).map_err(|e| cant("fstat", e))?;
         if kept.st_dev != st.st_dev || kept.st_ino != st.st_ino {
-            return Err(failure(
-                EX_CANTCREAT,
-                format!("{shown}/{name}: replaced while being set up"),
-            ));
+            return Err(ClientError::CannotCreate(format!(
+                "{shown}/{name}: replaced while being set up"
+            )));
         }
         created.armed = false;
         drop(created);
@@ -272,7 +247,7 @@ impl ReplyFifo {
                 Ok(_) | Err(Errno::EAGAIN) => {}
                 Err(Errno::EINTR) => continue,
                 Err(errno) => {
-                    return Err(os_failure(
+                    return Err(ClientError::os(
                         format!("{}: read", self.path().display()),
                         errno,
                     ));
@@ -310,13 +285,10 @@ pub fn round_trip(
     if reply.wait_pong(deadline, interrupts)? {
         Ok(sent.elapsed())
     } else {
-        Err(failure(
-            EX_TEMPFAIL,
-            format!(
-                "no pong within {}: fifo-pingd got the request on {} but did not answer (stopped, hung or overloaded? its log says why a pong could not be sent)",
-                seconds(started.elapsed()),
-                fifo.path().display()
-            ),
-        ))
+        Err(ClientError::TimedOut(format!(
+            "no pong within {}: fifo-pingd got the request on {} but did not answer (stopped, hung or overloaded? its log says why a pong could not be sent)",
+            seconds(started.elapsed()),
+            fifo.path().display()
+        )))
     }
 }

@@ -1,4 +1,4 @@
-use super::error::{ClientError, os_failure};
+use super::error::ClientError;
 use std::io::{self};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ pub(crate) fn wait_for(
                 }
             }
             Err(Errno::EINTR) => {}
-            Err(errno) => return Err(os_failure(format!("poll on {what}"), errno)),
+            Err(errno) => return Err(ClientError::os(format!("poll on {what}"), errno)),
         }
     }
 }
