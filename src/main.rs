@@ -4,11 +4,9 @@
 use std::process::ExitCode;
 
 use fifo_pingd::config::Location;
-use fifo_pingd::daemon::args::{self as cli, Command};
+use fifo_pingd::daemon::args::{self as cli, Command, PROGRAM};
 use fifo_pingd::daemon::{self, reload};
 use fifo_pingd::exit::Failure;
-
-const PROGRAM: &str = "fifo-pingd";
 
 fn main() -> ExitCode {
     match run() {
@@ -24,7 +22,7 @@ fn run() -> Result<(), Failure> {
         None => Location::Default,
     };
     match options.command {
-        Command::Help => print!("{}", cli::HELP),
+        Command::Help => print!("{}", *cli::HELP),
         Command::Version => println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION")),
         Command::CheckConfig => {
             print!("{}", daemon::check_config(&location, &options.overrides())?)

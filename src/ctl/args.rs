@@ -1,10 +1,17 @@
+//! The client's command line: one table of options ([`OPTIONS`]) for the
+//! parser, `--help` and the shell completions (see [`crate::daemon::args`],
+//! which has the machinery both binaries share).
+
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::daemon::args::{ValueError, option_value, split_inline_value};
+use crate::daemon::args::{
+    Arg, LexError, Lexer, OptionDef, Value, bash_script, fish_script, option_lines, zsh_script,
+};
 use crate::daemon::reply::{MAX_ROUND_TRIP, STALE_REPLY_AGE};
 use crate::exit::{EX_USAGE, Failure};
 
@@ -24,7 +31,113 @@ pub(crate) const NAME_ATTEMPTS: usize = 16;
 pub(crate) const MAX_MESSAGE: usize = 1 + 6 + crate::protocol::MAX_REPLY_NAME + 1;
 const _: () = assert!(MAX_MESSAGE <= 512 && MAX_MESSAGE <= libc::PIPE_BUF);
 
-pub const HELP: &str = "\
+/// What an option of the client does (see [`OPTIONS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Fifo,
+    Config,
+    ReplyDir,
+    Timeout,
+    Wait,
+    Quiet,
+    Help,
+    Version,
+}
+
+/// The client's options, in `--help` order.
+pub const OPTIONS: &[OptionDef<Key>] = &[
+    OptionDef {
+        key: Key::Fifo,
+        short: Some('f'),
+        long: "--fifo",
+        value: Value::Path("PATH"),
+        help: "the daemon's FIFO (default: [fifo] path from the\n\
+               configuration file, else /run/fifo-ping)",
+        commands: &[],
+    },
+    OptionDef {
+        key: Key::Config,
+        short: Some('c'),
+        long: "--config",
+        value: Value::Path("PATH"),
+        help: "the daemon's configuration file to read the paths from\n\
+               (default /etc/fifo-pingd/fifo-pingd.toml if readable)",
+        commands: &[],
+    },
+    OptionDef {
+        key: Key::ReplyDir,
+        short: Some('r'),
+        long: "--reply-dir",
+        value: Value::Dir("DIR"),
+        help: "directory for the reply FIFO (default: [reply] directory\n\
+               from the configuration file, else /run/fifo-pingd/reply)",
+        commands: &["ping"],
+    },
+    OptionDef {
+        key: Key::Timeout,
+        short: Some('t'),
+        long: "--timeout",
+        value: Value::Text("SECS"),
+        help: "give up after SECS seconds (decimals allowed; default 5)",
+        commands: &[],
+    },
+    OptionDef {
+        key: Key::Wait,
+        short: Some('w'),
+        long: "--wait",
+        value: Value::None,
+        help: "with ping: wait for the daemon's pong",
+        commands: &["ping"],
+    },
+    OptionDef {
+        key: Key::Quiet,
+        short: Some('q'),
+        long: "--quiet",
+        value: Value::None,
+        help: "print nothing on success",
+        commands: &[],
+    },
+    OptionDef {
+        key: Key::Help,
+        short: Some('h'),
+        long: "--help",
+        value: Value::None,
+        help: "print this help",
+        commands: &[],
+    },
+    OptionDef {
+        key: Key::Version,
+        short: Some('V'),
+        long: "--version",
+        value: Value::None,
+        help: "print the version",
+        commands: &[],
+    },
+];
+
+/// The commands, with what the shells show for them.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("ping", "send ping (with --wait: wait for the pong)"),
+    ("end", "send end (the daemon stops unless on_end = ignore)"),
+];
+
+const SOURCE: &str = "src/ctl/args.rs";
+
+pub fn bash_completion() -> String {
+    bash_script(PROGRAM, SOURCE, OPTIONS, COMMANDS)
+}
+
+pub fn zsh_completion() -> String {
+    zsh_script(PROGRAM, SOURCE, OPTIONS, COMMANDS)
+}
+
+pub fn fish_completion() -> String {
+    fish_script(PROGRAM, SOURCE, OPTIONS, COMMANDS)
+}
+
+pub static HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
 fifo-pingctl - send ping or end to fifo-pingd, never hanging; check it answers
 
 Usage: fifo-pingctl [OPTIONS] ping [--wait]
@@ -37,18 +150,7 @@ Commands:
   end                  write `end` (the daemon stops unless on_end = \"ignore\")
 
 Options:
-  -f, --fifo PATH      the daemon's FIFO (default: [fifo] path from the
-                       configuration file, else /run/fifo-ping)
-  -c, --config PATH    the daemon's configuration file to read the paths from
-                       (default /etc/fifo-pingd/fifo-pingd.toml if readable)
-  -r, --reply-dir DIR  directory for the reply FIFO (default: [reply] directory
-                       from the configuration file, else /run/fifo-pingd/reply)
-  -t, --timeout SECS   give up after SECS seconds (decimals allowed; default 5)
-  -w, --wait           with ping: wait for the daemon's pong
-  -q, --quiet          print nothing on success
-  -h, --help           print this help
-  -V, --version        print the version
-
+{}
 Nothing is ever created at the FIFO's path, and nothing blocks: no reader
 fails at once, a full pipe is waited for at most SECS seconds.
 
@@ -58,7 +160,10 @@ running / path missing / not a FIFO / no reply directory, 71 OS error,
 77 permission denied, 78 bad configuration file.
 Killed by SIGINT/SIGTERM/SIGHUP while waiting: the reply FIFO is removed first.
 See fifo-pingctl(1).
-";
+",
+        option_lines(OPTIONS)
+    )
+});
 
 // ---------------------------------------------------------------------------
 // Command line
@@ -92,6 +197,16 @@ pub enum UsageError {
     WaitNeedsPing,
     #[error("argument is not valid UTF-8: {0:?}")]
     NotUnicode(OsString),
+}
+
+impl From<LexError> for UsageError {
+    fn from(e: LexError) -> Self {
+        match e {
+            LexError::Unknown(arg) => UsageError::UnknownOption(arg),
+            LexError::MissingValue(option) => UsageError::MissingValue(option),
+            LexError::FlagValue(option) => UsageError::UnexpectedValue(option),
+        }
+    }
 }
 
 impl From<UsageError> for Failure {
@@ -156,7 +271,8 @@ pub(crate) fn parse_timeout(text: &str) -> Result<Duration, UsageError> {
 }
 
 /// Parses the arguments after the program name. Options may come before or
-/// after the command (`fifo-pingctl ping --wait`).
+/// after the command (`fifo-pingctl ping --wait`); paths are taken as bytes,
+/// the command and `--timeout` must be UTF-8.
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, UsageError> {
     let mut command: Option<Action> = None;
     let mut options = Options {
@@ -168,66 +284,62 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
         wait: false,
         quiet: false,
     };
-    let mut args = args.into_iter();
-    let mut only_operands = false;
-    while let Some(arg) = args.next() {
-        let arg = arg.into_string().map_err(UsageError::NotUnicode)?;
-        if only_operands || !arg.starts_with('-') || arg == "-" {
-            let action = match arg.as_str() {
-                "ping" => Action::Ping,
-                "end" => Action::End,
-                _ if command.is_some() => return Err(UsageError::UnexpectedArgument(arg)),
-                _ => return Err(UsageError::UnknownCommand(arg)),
-            };
-            if command.is_some() {
-                return Err(UsageError::UnexpectedArgument(arg));
+    let mut args = Lexer::new(args, OPTIONS);
+    while let Some(arg) = args.next()? {
+        let (def, value) = match arg {
+            Arg::Operand(operand) => {
+                let operand = operand.into_string().map_err(UsageError::NotUnicode)?;
+                let action = match operand.as_str() {
+                    "ping" => Action::Ping,
+                    "end" => Action::End,
+                    _ if command.is_some() => {
+                        return Err(UsageError::UnexpectedArgument(operand));
+                    }
+                    _ => return Err(UsageError::UnknownCommand(operand)),
+                };
+                if command.is_some() {
+                    return Err(UsageError::UnexpectedArgument(operand));
+                }
+                command = Some(action);
+                continue;
             }
-            command = Some(action);
-            continue;
-        }
-        if arg == "--" {
-            only_operands = true;
-            continue;
-        }
-        let (name, inline) = split_inline_value(&arg);
-        let mut value = |option: &'static str| {
-            option_value(inline, &mut args).map_err(|e| match e {
-                ValueError::Missing => UsageError::MissingValue(option),
-                ValueError::NotUnicode(raw) => UsageError::NotUnicode(raw),
-            })
+            Arg::Flag(def, attached) => {
+                // `--wait=yes` is refused; `--help=x` is help, as it always was.
+                if attached.is_some() && matches!(def.key, Key::Wait | Key::Quiet) {
+                    return Err(UsageError::UnexpectedValue(def.long.to_owned()));
+                }
+                (def, None)
+            }
+            Arg::Value(def, value) => (def, Some(value)),
         };
-        let path = |option: &'static str, value: String| {
+        // Always there for the options that take one (the table says which).
+        let value = value.ok_or(UsageError::MissingValue(def.long));
+        let path = |value: Result<OsString, UsageError>| {
+            let value = value?;
             if value.is_empty() {
-                Err(UsageError::EmptyPath(option))
+                Err(UsageError::EmptyPath(def.long))
             } else {
-                Ok(PathBuf::from(value))
+                Ok(Some(PathBuf::from(value)))
             }
         };
-        let flag = |set: &mut bool| {
-            if inline.is_some() {
-                return Err(UsageError::UnexpectedValue(name.to_owned()));
+        match def.key {
+            Key::Fifo => options.fifo = path(value)?,
+            Key::Config => options.config = path(value)?,
+            Key::ReplyDir => options.reply_dir = path(value)?,
+            Key::Timeout => {
+                let text = value?.into_string().map_err(UsageError::NotUnicode)?;
+                options.timeout = parse_timeout(&text)?;
             }
-            *set = true;
-            Ok(())
-        };
-        match name {
-            "-f" | "--fifo" => options.fifo = Some(path("--fifo", value("--fifo")?)?),
-            "-c" | "--config" => options.config = Some(path("--config", value("--config")?)?),
-            "-r" | "--reply-dir" => {
-                options.reply_dir = Some(path("--reply-dir", value("--reply-dir")?)?)
-            }
-            "-t" | "--timeout" => options.timeout = parse_timeout(&value("--timeout")?)?,
-            "-w" | "--wait" => flag(&mut options.wait)?,
-            "-q" | "--quiet" => flag(&mut options.quiet)?,
-            "-h" | "--help" => {
+            Key::Wait => options.wait = true,
+            Key::Quiet => options.quiet = true,
+            Key::Help => {
                 options.command = Command::Help;
                 return Ok(options);
             }
-            "-V" | "--version" => {
+            Key::Version => {
                 options.command = Command::Version;
                 return Ok(options);
             }
-            _ => return Err(UsageError::UnknownOption(arg)),
         }
     }
     let action = command.ok_or(UsageError::MissingCommand)?;
@@ -242,4 +354,92 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
     }
     options.command = Command::Send(action);
     Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn args(list: &[&str]) -> Result<Options, UsageError> {
+        parse_args(list.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn combined_short_options_inline_values_and_double_dash() {
+        let o = args(&["-qw", "ping"]).expect("valid");
+        assert!(o.quiet && o.wait);
+        assert_eq!(o.command, Command::Send(Action::Ping));
+        let o = args(&["-qwt0.5", "ping"]).expect("valid");
+        assert!(o.quiet && o.wait);
+        assert_eq!(o.timeout, Duration::from_millis(500));
+        let o = args(&["ping", "--timeout=0.5", "-f/tmp/f", "-c=/c.toml"]).expect("valid");
+        assert_eq!(o.timeout, Duration::from_millis(500));
+        assert_eq!(o.fifo, Some(PathBuf::from("/tmp/f")));
+        assert_eq!(o.config, Some(PathBuf::from("/c.toml")));
+        // After `--` everything is an operand.
+        assert_eq!(
+            args(&["--", "-q"]),
+            Err(UsageError::UnknownCommand("-q".into()))
+        );
+        assert_eq!(
+            args(&["ping", "--", "--wait"]),
+            Err(UsageError::UnexpectedArgument("--wait".into()))
+        );
+        assert_eq!(
+            args(&["-qx", "ping"]),
+            Err(UsageError::UnknownOption("-x".into()))
+        );
+        assert_eq!(
+            args(&["ping", "--bogus=1"]),
+            Err(UsageError::UnknownOption("--bogus=1".into()))
+        );
+        assert_eq!(
+            args(&["ping", "-w=yes"]),
+            Err(UsageError::UnexpectedValue("-w".into()))
+        );
+        assert_eq!(
+            args(&["ping", "-f"]),
+            Err(UsageError::MissingValue("--fifo"))
+        );
+        assert_eq!(args(&["--help=x"]).expect("help").command, Command::Help);
+        assert_eq!(args(&["-"]), Err(UsageError::UnknownCommand("-".into())));
+    }
+
+    #[test]
+    fn paths_are_bytes() {
+        let fifo = OsString::from_vec(b"/tmp/f\xffx".to_vec());
+        let o =
+            parse_args([OsString::from("-f"), fifo.clone(), OsString::from("end")]).expect("valid");
+        assert_eq!(o.fifo, Some(PathBuf::from(fifo)));
+        let bad = OsString::from_vec(b"\xff".to_vec());
+        assert_eq!(
+            parse_args([
+                OsString::from("--timeout"),
+                bad.clone(),
+                OsString::from("ping")
+            ]),
+            Err(UsageError::NotUnicode(bad.clone()))
+        );
+        assert_eq!(parse_args([bad.clone()]), Err(UsageError::NotUnicode(bad)));
+    }
+
+    #[test]
+    fn commands_and_help_agree_with_the_table() {
+        for (word, _) in COMMANDS {
+            let o = args(&[word]).expect("a command");
+            assert!(matches!(o.command, Command::Send(a) if a.word() == *word));
+            assert!(HELP.contains(&format!("\n  {word} ")));
+        }
+        for o in OPTIONS {
+            for command in o.commands {
+                assert!(COMMANDS.iter().any(|(c, _)| c == command), "{command}");
+            }
+        }
+        assert!(HELP.contains(
+            "\nOptions:\n  -f, --fifo PATH      the daemon's FIFO (default: [fifo] path from the\n\
+             \x20                      configuration file, else /run/fifo-ping)\n"
+        ));
+        assert!(HELP.contains("  -V, --version        print the version\n\nNothing is ever"));
+    }
 }
