@@ -52,21 +52,7 @@ die() { printf 'build.sh: FAIL: %s\n' "$*" >&2; exit 1; }
 # ------------------------------------------------------------------------- tools
 step "tools"
 APT_PKGS=(lintian rpm rpmlint rpm2cpio cpio mandoc man-db groff-base dpkg-dev binutils gzip)
-# Not installed: known with another status, or unknown to dpkg (never installed; then
-# dpkg-query says "no packages found matching NAME" and exits 1).
-missing=$({ dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PKGS[@]}" 2>&1 || true; } |
-    awk '/no packages found/ { print $NF; next } $2 != "installed" { print $1 }' | sort -u | tr '\n' ' ')
-if [ -n "${missing// /}" ]; then
-    echo "apt-get install $missing"
-    apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600)
-    # shellcheck disable=SC2086
-    if ! "${apt[@]}" install --no-install-recommends $missing </dev/null >/dev/null; then
-        "${apt[@]}" update </dev/null >/dev/null || die "apt-get update failed"
-        # shellcheck disable=SC2086
-        "${apt[@]}" install --no-install-recommends $missing </dev/null >/dev/null ||
-            die "cannot install $missing"
-    fi
-fi
+ensure_apt "${APT_PKGS[@]}" || die "cannot install ${APT_PKGS[*]}"
 # `cargo deb --version` prints "cargo-deb 3.8.0"; reinstall on any other version.
 ensure_cargo_tool() {
     local crate=$1 sub=$2 want=$3 have
@@ -211,6 +197,15 @@ for unit in systemd/*.service systemd/*.socket systemd/*.mount; do
     expect_common+=$'\n'"-rw-r--r-- /usr/lib/systemd/system/${unit##*/}"
 done
 expect_common+=$'\n'"-rw-r--r-- /usr/lib/systemd/system/systemd-tmpfiles-setup.service.d/fifo-pingd.conf"
+for bin in fifo-pingd fifo-pingctl; do
+    expect_common+=$'\n'"-rw-r--r-- /usr/share/bash-completion/completions/$bin"
+    expect_common+=$'\n'"-rw-r--r-- /usr/share/fish/vendor_completions.d/$bin.fish"
+    # zsh: Debian's vendor directory, Fedora's site-functions.
+    grep -qxF -- "-rw-r--r-- /usr/share/zsh/vendor-completions/_$bin" <<<"$deb_files" ||
+        die ".deb lacks the zsh completion of $bin"
+    grep -qxF -- "-rw-r--r-- /usr/share/zsh/site-functions/_$bin" <<<"$rpm_files" ||
+        die ".rpm lacks the zsh completion of $bin"
+done
 while read -r line; do
     grep -qxF -- "$line" <<<"$deb_files" || die ".deb lacks: $line"$'\n'"$deb_files"
     grep -qxF -- "$line" <<<"$rpm_files" || die ".rpm lacks: $line"$'\n'"$rpm_files"
