@@ -321,20 +321,21 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The daemon's own `FromStr` for its counters line, plus the stop
+    /// summary's `log_lines_dropped`.
     pub fn parse(line: &str) -> Res<Counters> {
-        let field = |key: &str| -> Res<u64> {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-                .ok_or_else(|| format!("no {key}= in {line:?}"))?
-                .parse()
-                .map_err(|e| format!("bad {key}= in {line:?}: {e}"))
-        };
+        let c: fifo_pingd::daemon::Counters = line.parse()?;
+        let log_lines_dropped = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("log_lines_dropped="))
+            .map_or(Ok(0), str::parse)
+            .map_err(|e| format!("bad log_lines_dropped= in {line:?}: {e}"))?;
         Ok(Counters {
-            pings: field("pings")?,
-            ends: field("ends")?,
-            rejected: field("rejected")?,
-            bytes: field("bytes")?,
-            log_lines_dropped: field("log_lines_dropped").unwrap_or(0),
+            pings: c.pings,
+            ends: c.ends,
+            rejected: c.rejected,
+            bytes: c.bytes,
+            log_lines_dropped,
         })
     }
 }

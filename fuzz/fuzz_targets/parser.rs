@@ -2,7 +2,7 @@
 //!
 //! It checks invariants, not only the absence of crashes:
 //! 1. the unsplit stream gives exactly the events of the independent reference
-//!    model (`tests/protocol_model/mod.rs`): same pings, ends, replies and
+//!    model (`tests/integration/protocol_model/mod.rs`): same pings, ends, replies and
 //!    rejections with the same reasons and samples;
 //! 2. the stream split into reads at fuzzer-chosen points gives the same
 //!    events;
@@ -23,7 +23,7 @@
 use fifo_pingd::protocol::{Event, Parser, Recorder};
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/protocol_model/mod.rs"]
+#[path = "../../tests/integration/protocol_model/mod.rs"]
 mod protocol_model;
 
 use protocol_model::{Checked, PENDING_BOUND, model};

@@ -105,20 +105,73 @@ pub struct Counters {
     pub pongs_limited: u64,
 }
 
+impl Counters {
+    /// Name and value of each counter, in the order of the counters line:
+    /// the one list [`Display`](fmt::Display) and [`FromStr`] work from.
+    pub fn fields(&self) -> [(&'static str, u64); 8] {
+        [
+            ("pings", self.pings),
+            ("ends", self.ends),
+            ("rejected", self.rejected),
+            ("bytes", self.bytes),
+            ("reloads", self.reloads),
+            ("pongs", self.pongs),
+            ("pongs_failed", self.pongs_failed),
+            ("pongs_limited", self.pongs_limited),
+        ]
+    }
+
+    fn field_mut(&mut self, name: &str) -> Option<&mut u64> {
+        Some(match name {
+            "pings" => &mut self.pings,
+            "ends" => &mut self.ends,
+            "rejected" => &mut self.rejected,
+            "bytes" => &mut self.bytes,
+            "reloads" => &mut self.reloads,
+            "pongs" => &mut self.pongs,
+            "pongs_failed" => &mut self.pongs_failed,
+            "pongs_limited" => &mut self.pongs_limited,
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pings={} ends={} rejected={} bytes={} reloads={} pongs={} pongs_failed={} pongs_limited={}",
-            self.pings,
-            self.ends,
-            self.rejected,
-            self.bytes,
-            self.reloads,
-            self.pongs,
-            self.pongs_failed,
-            self.pongs_limited
-        )
+        for (i, (name, value)) in self.fields().into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{name}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the counters back from a line that contains them (`counters: …`,
+/// `stopping (SIGTERM): … log_lines_dropped=N`): every counter must be there;
+/// other words are ignored. For tests and the benchmarks.
+impl std::str::FromStr for Counters {
+    type Err = String;
+
+    fn from_str(line: &str) -> Result<Counters, String> {
+        let mut counters = Counters::default();
+        let mut seen = 0;
+        for word in line.split_whitespace() {
+            let Some((name, value)) = word.split_once('=') else {
+                continue;
+            };
+            if let Some(field) = counters.field_mut(name) {
+                *field = value
+                    .parse()
+                    .map_err(|e| format!("bad {name}= in {line:?}: {e}"))?;
+                seen += 1;
+            }
+        }
+        if seen != counters.fields().len() {
+            return Err(format!("expected every counter in {line:?}"));
+        }
+        Ok(counters)
     }
 }
 
@@ -922,4 +975,37 @@ pub fn check_config(location: &Location, overrides: &Overrides) -> Result<String
     let config = config::load(location, overrides)?;
     config.check_environment()?;
     Ok(config.to_toml())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counters_line_reads_back() {
+        let c = Counters {
+            pings: 1,
+            ends: 2,
+            rejected: 3,
+            bytes: 4,
+            reloads: 5,
+            pongs: 6,
+            pongs_failed: 7,
+            pongs_limited: 8,
+        };
+        let line = c.to_string();
+        assert_eq!(
+            line,
+            "pings=1 ends=2 rejected=3 bytes=4 reloads=5 pongs=6 pongs_failed=7 pongs_limited=8"
+        );
+        assert_eq!(line.parse(), Ok(c));
+        let stop = format!("stopping (SIGTERM): {c} log_lines_dropped=9");
+        assert_eq!(stop.parse(), Ok(c));
+        assert!("pings=1 ends=2".parse::<Counters>().is_err());
+        assert!(
+            line.replace("bytes=4", "bytes=x")
+                .parse::<Counters>()
+                .is_err()
+        );
+    }
 }

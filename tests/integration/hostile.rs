@@ -13,9 +13,7 @@
 //! swaps a symlink in and out of the FIFO path while the daemon creates and
 //! opens it, thousands of times.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;

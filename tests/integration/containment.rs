@@ -20,9 +20,7 @@
 //! Waits are bounded; they wait for log lines, exit, /proc state or the pipe
 //! itself, never for a sleep.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

@@ -1,9 +1,7 @@
 //! Daemon lifecycle: signals, reload, `end` handling, idle cost, sd_notify
 //! and logging targets, observed through the real sockets.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;

@@ -15,8 +15,6 @@
 //! datagrams, the daemon's stderr and its exit status), so a failing test says
 //! why. The daemon is killed (SIGKILL) when the [`Daemon`] is dropped.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -42,7 +40,6 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// Exit codes from the contract (sysexits).
 pub const EX_OK: i32 = 0;
 pub const EX_USAGE: i32 = 64;
-pub const EX_OSERR: i32 = 71;
 pub const EX_CANTCREAT: i32 = 73;
 pub const EX_CONFIG: i32 = 78;
 
@@ -132,7 +129,6 @@ pub fn node_info(path: &Path) -> Result<NodeInfo, String> {
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub text: String,
-    pub at: Instant,
     /// For notify datagrams containing `READY=1`: the FIFO as `lstat` saw it
     /// right when the datagram was received.
     pub fifo_at_receipt: Option<Result<NodeInfo, String>>,
@@ -169,7 +165,6 @@ impl Lines {
         let (m, cv) = &*self.inner;
         m.lock().expect("lines mutex poisoned").push(Entry {
             text,
-            at: Instant::now(),
             fifo_at_receipt,
         });
         cv.notify_all();
@@ -660,20 +655,27 @@ impl Default for TestEnv {
     }
 }
 
-/// Counters parsed from a `key=value ...` log line.
+/// Counters parsed from a `key=value ...` log line, by name.
 pub type Counters = BTreeMap<String, u64>;
 
-/// Parses every `key=N` token of a line (N an unsigned integer; a trailing
-/// `,` or `;` is ignored).
+/// The daemon's counters in `line` (read with its own `FromStr`, next to the
+/// `Display` that wrote them), by name, plus `log_lines_dropped` where the
+/// line has it (the stop summary).
 pub fn counters(line: &str) -> Counters {
-    let mut m = Counters::new();
-    for tok in line.split_whitespace() {
-        if let Some((k, v)) = tok.split_once('=') {
-            let v = v.trim_end_matches([',', ';', ')']);
-            if let Ok(n) = v.parse::<u64>() {
-                m.insert(k.to_string(), n);
-            }
-        }
+    let parsed: fifo_pingd::daemon::Counters = line
+        .parse()
+        .unwrap_or_else(|e| panic!("no counters line: {e}"));
+    let mut m: Counters = parsed
+        .fields()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    if let Some(n) = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("log_lines_dropped="))
+        .and_then(|n| n.parse().ok())
+    {
+        m.insert("log_lines_dropped".to_owned(), n);
     }
     m
 }
@@ -987,11 +989,6 @@ impl Daemon {
     /// Rewrites the config file (for SIGHUP tests).
     pub fn rewrite_config(&self, cfg: &Config) {
         self.env.write_config(cfg);
-    }
-
-    /// Rewrites the config file with raw text.
-    pub fn rewrite_config_raw(&self, text: &str) {
-        fs::write(&self.env.config_path, text).expect("write config file");
     }
 
     /// utime + stime of the daemon from /proc, as a Duration.

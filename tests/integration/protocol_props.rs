@@ -15,11 +15,9 @@
 //!
 //! `PROPTEST_CASES` raises the number of cases (default 256 per property).
 
-mod protocol_model;
-
+use crate::protocol_model::{Checked, PENDING_BOUND, is_separator, model};
 use fifo_pingd::protocol::{Event, Parser, Recorder, SAMPLE_BYTES};
 use proptest::prelude::*;
-use protocol_model::{Checked, PENDING_BOUND, is_separator, model};
 
 /// One piece of a generated stream.
 #[derive(Debug, Clone)]

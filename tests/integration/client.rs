@@ -7,9 +7,7 @@
 //! switch; without root they are skipped with a note. Every wait is bounded;
 //! conditions are waited for, never slept for.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -1153,7 +1151,7 @@ fn measure(label: &str, lines_per_second: u64) {
 }
 
 /// Round-trip latency: median and p99 over 1000 `--wait` round trips.
-/// `cargo test --release --test client -- --ignored --nocapture round_trip_latency`
+/// `cargo test --release --test integration -- --ignored --nocapture client::round_trip_latency`
 #[test]
 #[ignore = "measurement; run with --release --ignored --nocapture"]
 fn round_trip_latency() {

@@ -1,9 +1,7 @@
 //! Command line and config file handling: exit codes (sysexits), one
 //! actionable stderr line per failure, `--check-config`, `--help`, `--version`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,7 @@
 //! says READY only when it is final, refuses anything that is not clearly its
 //! FIFO (leaving it untouched), and on stop removes only what it created.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

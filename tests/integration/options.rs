@@ -10,9 +10,7 @@
 //! `zsh -n` and `fish -n` (and fish's own `complete -C`) run when those shells
 //! are installed, and are skipped with a note when not.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;

@@ -1,9 +1,7 @@
 //! End-to-end protocol tests: bytes written into the real FIFO of the real
 //! daemon, observed through its syslog lines and its stop summary.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 /// Starts a daemon, writes `bytes` with one write(2), waits for `pings`
