@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use crate::config::ConfigError;
 use crate::daemon::DaemonError;
-use crate::daemon::args::UsageError;
 use crate::fifo::FifoError;
 
 pub const EX_OK: u8 = 0;
@@ -34,15 +33,6 @@ impl Failure {
     pub fn exit(&self, program: &str) -> ExitCode {
         eprintln!("{program}: {}", self.message);
         ExitCode::from(self.code)
-    }
-}
-
-impl From<UsageError> for Failure {
-    fn from(e: UsageError) -> Self {
-        Failure {
-            code: EX_USAGE,
-            message: format!("{e} (see --help)"),
-        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`daemon`]: the loop and what it drives (command line, logging, sd_notify,
 //!   pongs, reload reports);
 //! - [`ctl`]: `fifo-pingctl` (command line, finding the FIFO, sending, round trips);
-//! - [`signals`], [`timeout`], [`users`] and [`exit`]: shared by both binaries.
+//! - [`args`], [`signals`], [`timeout`], [`users`] and [`exit`]: shared by both
+//!   binaries.
 
 // Hardening: no unsafe code but the one statement that takes ownership of the
 // socket-activated descriptor (fifo/mod.rs, with its SAFETY comment), and no
@@ -16,6 +17,7 @@
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod args;
 pub mod config;
 pub mod ctl;
 pub mod daemon;

@@ -7,13 +7,8 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use thiserror::Error;
-
-use crate::daemon::args::{
-    Arg, LexError, Lexer, OptionDef, Value, bash_script, fish_script, option_lines, zsh_script,
-};
-use crate::daemon::reply::{MAX_ROUND_TRIP, STALE_REPLY_AGE};
-use crate::exit::{EX_USAGE, Failure};
+use crate::args::{Arg, Binary, Lexer, OptionDef, Value, option_lines};
+use crate::daemon::reply::MAX_ROUND_TRIP;
 
 pub const PROGRAM: &str = "fifo-pingctl";
 /// How long to wait for room in the pipe and, with `--wait`, for the pong.
@@ -97,22 +92,8 @@ pub const OPTIONS: &[OptionDef<Key>] = &[
         help: "print nothing on success",
         commands: &[],
     },
-    OptionDef {
-        key: Key::Help,
-        short: Some('h'),
-        long: "--help",
-        value: Value::None,
-        help: "print this help",
-        commands: &[],
-    },
-    OptionDef {
-        key: Key::Version,
-        short: Some('V'),
-        long: "--version",
-        value: Value::None,
-        help: "print the version",
-        commands: &[],
-    },
+    OptionDef::help(Key::Help),
+    OptionDef::version(Key::Version),
 ];
 
 /// The commands, with what the shells show for them.
@@ -121,19 +102,15 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("end", "send end (the daemon stops unless on_end = ignore)"),
 ];
 
+/// For the completion generators ([`crate::args::bash_script`] and the others).
+pub const BINARY: Binary<'static, Key> = Binary {
+    program: PROGRAM,
+    source: SOURCE,
+    table: OPTIONS,
+    commands: COMMANDS,
+};
+
 const SOURCE: &str = "src/ctl/args.rs";
-
-pub fn bash_completion() -> String {
-    bash_script(PROGRAM, SOURCE, OPTIONS, COMMANDS)
-}
-
-pub fn zsh_completion() -> String {
-    zsh_script(PROGRAM, SOURCE, OPTIONS, COMMANDS)
-}
-
-pub fn fish_completion() -> String {
-    fish_script(PROGRAM, SOURCE, OPTIONS, COMMANDS)
-}
 
 pub static HELP: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -168,55 +145,7 @@ See fifo-pingctl(1).
 // ---------------------------------------------------------------------------
 // Command line
 
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum UsageError {
-    #[error("unknown option {0:?}")]
-    UnknownOption(String),
-    #[error("option {0} needs a value")]
-    MissingValue(&'static str),
-    #[error("option {0} takes no value")]
-    UnexpectedValue(String),
-    #[error("{0}: expected a path, found an empty string")]
-    EmptyPath(&'static str),
-    #[error(
-        "--timeout: expected seconds from 0 to {MAX_TIMEOUT_SECS} (e.g. 5 or 0.5), found {0:?}"
-    )]
-    BadTimeout(String),
-    #[error("unknown command {0:?}: expected ping or end")]
-    UnknownCommand(String),
-    #[error("unexpected argument {0:?} (one command at a time)")]
-    UnexpectedArgument(String),
-    #[error("missing command: ping or end")]
-    MissingCommand,
-    #[error(
-        "--timeout: at most {max} seconds with --wait (fifo-pingd removes reply FIFOs older than {stale} seconds), found {0:?}",
-        max = MAX_ROUND_TRIP.as_secs(), stale = STALE_REPLY_AGE.as_secs()
-    )]
-    WaitTimeout(String),
-    #[error("--wait works only with ping (the daemon answers nothing to end)")]
-    WaitNeedsPing,
-    #[error("argument is not valid UTF-8: {0:?}")]
-    NotUnicode(OsString),
-}
-
-impl From<LexError> for UsageError {
-    fn from(e: LexError) -> Self {
-        match e {
-            LexError::Unknown(arg) => UsageError::UnknownOption(arg),
-            LexError::MissingValue(option) => UsageError::MissingValue(option),
-            LexError::FlagValue(option) => UsageError::UnexpectedValue(option),
-        }
-    }
-}
-
-impl From<UsageError> for Failure {
-    fn from(e: UsageError) -> Self {
-        Failure {
-            code: EX_USAGE,
-            message: format!("{e} (see --help)"),
-        }
-    }
-}
+pub use crate::args::UsageError;
 
 /// What to write into the daemon's FIFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,12 +222,12 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
                     "ping" => Action::Ping,
                     "end" => Action::End,
                     _ if command.is_some() => {
-                        return Err(UsageError::UnexpectedArgument(operand));
+                        return Err(UsageError::ExtraCommand(operand));
                     }
                     _ => return Err(UsageError::UnknownCommand(operand)),
                 };
                 if command.is_some() {
-                    return Err(UsageError::UnexpectedArgument(operand));
+                    return Err(UsageError::ExtraCommand(operand));
                 }
                 command = Some(action);
                 continue;
@@ -384,7 +313,7 @@ mod tests {
         );
         assert_eq!(
             args(&["ping", "--", "--wait"]),
-            Err(UsageError::UnexpectedArgument("--wait".into()))
+            Err(UsageError::ExtraCommand("--wait".into()))
         );
         assert_eq!(
             args(&["-qx", "ping"]),

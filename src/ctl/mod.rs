@@ -154,7 +154,7 @@ mod tests {
         );
         assert_eq!(
             args(&["ping", "end"]),
-            Err(UsageError::UnexpectedArgument("end".into()))
+            Err(UsageError::ExtraCommand("end".into()))
         );
         assert_eq!(args(&["end", "--wait"]), Err(UsageError::WaitNeedsPing));
         assert_eq!(

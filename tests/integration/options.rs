@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use fifo_pingd::args::{OptionDef, Value, bash_script, fish_script, zsh_script};
 use fifo_pingd::ctl;
-use fifo_pingd::daemon::args::{self as daemon_args, OptionDef, Value};
+use fifo_pingd::daemon::args as daemon_args;
 
 const CTL: &str = env!("CARGO_BIN_EXE_fifo-pingctl");
 
@@ -92,9 +93,9 @@ fn binaries() -> [Binary; 2] {
             options: view(daemon_args::OPTIONS),
             commands: &[],
             completions: [
-                ("fifo-pingd.bash".into(), daemon_args::bash_completion()),
-                ("_fifo-pingd".into(), daemon_args::zsh_completion()),
-                ("fifo-pingd.fish".into(), daemon_args::fish_completion()),
+                ("fifo-pingd.bash".into(), bash_script(&daemon_args::BINARY)),
+                ("_fifo-pingd".into(), zsh_script(&daemon_args::BINARY)),
+                ("fifo-pingd.fish".into(), fish_script(&daemon_args::BINARY)),
             ],
         },
         Binary {
@@ -104,9 +105,9 @@ fn binaries() -> [Binary; 2] {
             options: view(ctl::OPTIONS),
             commands: ctl::COMMANDS,
             completions: [
-                ("fifo-pingctl.bash".into(), ctl::bash_completion()),
-                ("_fifo-pingctl".into(), ctl::zsh_completion()),
-                ("fifo-pingctl.fish".into(), ctl::fish_completion()),
+                ("fifo-pingctl.bash".into(), bash_script(&ctl::BINARY)),
+                ("_fifo-pingctl".into(), zsh_script(&ctl::BINARY)),
+                ("fifo-pingctl.fish".into(), fish_script(&ctl::BINARY)),
             ],
         },
     ]
