@@ -1,10 +1,8 @@
-//! Exit codes from sysexits(3), so scripts and systemd can tell failures apart.
+//! Exit codes from sysexits(3), so scripts and systemd can tell failures
+//! apart, and the one-line [`Failure`] the binaries exit with. A leaf: each
+//! module's error says its own code where it is defined.
 
 use std::process::ExitCode;
-
-use crate::config::ConfigError;
-use crate::daemon::DaemonError;
-use crate::fifo::FifoError;
 
 pub const EX_OK: u8 = 0;
 /// The command line was wrong.
@@ -33,36 +31,5 @@ impl Failure {
     pub fn exit(&self, program: &str) -> ExitCode {
         eprintln!("{program}: {}", self.message);
         ExitCode::from(self.code)
-    }
-}
-
-impl From<ConfigError> for Failure {
-    fn from(e: ConfigError) -> Self {
-        Failure {
-            code: EX_CONFIG,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<FifoError> for Failure {
-    fn from(e: FifoError) -> Self {
-        Failure {
-            code: EX_CANTCREAT,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<DaemonError> for Failure {
-    fn from(e: DaemonError) -> Self {
-        match e {
-            DaemonError::Config(e) => e.into(),
-            DaemonError::Fifo(e) => e.into(),
-            e @ DaemonError::Os { .. } => Failure {
-                code: EX_OSERR,
-                message: e.to_string(),
-            },
-        }
     }
 }

@@ -17,13 +17,15 @@
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+// What the binaries, the tests and the benchmarks use ...
 pub mod args;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod exit;
-pub mod fifo;
 pub mod protocol;
-pub mod signals;
-pub mod timeout;
-pub mod users;
+// ... and what only the modules above use.
+pub(crate) mod fifo;
+pub(crate) mod signals;
+pub(crate) mod timeout;
+pub(crate) mod users;

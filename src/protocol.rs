@@ -613,6 +613,7 @@ pub fn escape_sample(sample: &[u8], truncated: bool) -> String {
 }
 
 /// A sink that records everything; used by tests, the fuzzer and the benches.
+#[doc(hidden)]
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Recorder {
     pub events: Vec<Event>,
@@ -620,6 +621,7 @@ pub struct Recorder {
 
 /// One recorded parser output; consecutive pings are merged into one count
 /// so that recordings do not depend on how the parser batched them.
+#[doc(hidden)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Pings(u64),

@@ -12,6 +12,7 @@ use nix::unistd::{Gid, Group, Uid, User};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::exit::{EX_CONFIG, Failure};
 use crate::users;
 use toml::Spanned;
 
@@ -63,6 +64,15 @@ pub enum ConfigError {
     TooLarge { path: PathBuf, found: String },
     #[error("{0}")]
     Override(String),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure {
+            code: EX_CONFIG,
+            message: e.to_string(),
+        }
+    }
 }
 
 /// What happens when a writer sends `end`.

@@ -27,6 +27,7 @@ pub mod reload;
 pub mod reply;
 
 use crate::config::{self, Config, ConfigError, Location, OnEnd, Overrides, Source};
+use crate::exit::{EX_OSERR, Failure};
 use crate::fifo::{self, Fifo, FifoError, Origin, PipeSize, Removal};
 use crate::protocol::{self, Parser, Rejection, Sink};
 use logging::{Logger, REJECTION_LINES_PER_SECOND, RateLimit};
@@ -82,6 +83,19 @@ pub enum DaemonError {
         what: &'static str,
         source: io::Error,
     },
+}
+
+impl From<DaemonError> for Failure {
+    fn from(e: DaemonError) -> Self {
+        match e {
+            DaemonError::Config(e) => e.into(),
+            DaemonError::Fifo(e) => e.into(),
+            e @ DaemonError::Os { .. } => Failure {
+                code: EX_OSERR,
+                message: e.to_string(),
+            },
+        }
+    }
 }
 
 impl DaemonError {

@@ -22,6 +22,7 @@ use nix::unistd::{Gid, Uid, fchown, mkfifo, unlink};
 use thiserror::Error;
 
 use crate::config::FifoConfig;
+use crate::exit::{EX_CANTCREAT, Failure};
 use crate::users;
 
 #[derive(Debug, Error)]
@@ -56,6 +57,15 @@ pub enum FifoError {
     },
     #[error("socket activation: expected one FIFO in LISTEN_FDS, found {0}")]
     ListenFds(String),
+}
+
+impl From<FifoError> for Failure {
+    fn from(e: FifoError) -> Self {
+        Failure {
+            code: EX_CANTCREAT,
+            message: e.to_string(),
+        }
+    }
 }
 
 /// How the daemon came to hold the FIFO.

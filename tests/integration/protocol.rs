@@ -637,3 +637,86 @@ fn sigterm_during_a_flood_stops_promptly() {
         ));
     }
 }
+
+/// Issue 14: a whole seed session after a manual ping, with a few more
+/// manual pings, is logged line for line with the default limits (a burst
+/// of 1000 `received ping` lines): 1 + 100 + 3 lines, nothing suppressed.
+#[test]
+fn a_seed_session_and_a_few_manual_pings_are_logged_line_for_line() {
+    // The tests' default logs every ping; these two use the daemon's own.
+    let d = Daemon::start(&Config {
+        ping_lines_per_second: None,
+        ..Config::default()
+    });
+    d.wait_ready();
+    d.write_fifo(b"ping\n");
+    {
+        let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+        for i in 0..100 {
+            w.write_once(b"ping")
+                .unwrap_or_else(|e| d.fail(&format!("seed write #{i}: {e}")));
+        }
+    }
+    for _ in 0..3 {
+        d.write_fifo(b"\nping\n");
+    }
+    d.write_fifo(b"\nend\n");
+    d.expect_exit_code(EX_OK, TIMEOUT);
+    let summary = d.wait_log("stopping (");
+    d.assert_counters(&counters(summary.message()), &[("pings", 104), ("ends", 1)]);
+    let n = d.log().count("received ping");
+    if n != 104 {
+        d.fail(&format!("expected 104 `received ping` lines, got {n}"));
+    }
+    if d.log().count("suppressed") != 0 {
+        d.fail("nothing should be suppressed");
+    }
+}
+
+/// A flood is still capped: 20,000 pings at once log the burst (1000 lines,
+/// plus what the refill at 100 a second adds meanwhile) and one summary with
+/// the exact number suppressed; logged + suppressed = pings.
+#[test]
+fn a_ping_flood_is_capped_and_the_suppressed_count_is_exact() {
+    let d = Daemon::start(&Config {
+        ping_lines_per_second: None,
+        ..Config::default()
+    });
+    d.wait_ready();
+    let block = b"ping\n".repeat(800); // 4000 bytes: one atomic write
+    {
+        let mut w = FifoWriter::open(&d.fifo).unwrap_or_else(|e| d.fail(&e));
+        let deadline = Instant::now() + TIMEOUT;
+        for _ in 0..25 {
+            w.write_polling(&block, deadline)
+                .unwrap_or_else(|e| d.fail(&e));
+        }
+    }
+    d.write_fifo(b"\nend\n");
+    d.expect_exit_code(EX_OK, TIMEOUT);
+    let summary = d.wait_log("stopping (");
+    d.assert_counters(&counters(summary.message()), &[("pings", 20_000)]);
+    let logged = d.log().count("received ping") as u64;
+    let suppressed: u64 = d
+        .log()
+        .snapshot()
+        .iter()
+        .filter_map(|e| {
+            e.message()
+                .strip_prefix("suppressed ")?
+                .strip_suffix(" received-ping lines")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    if !(1000..1100).contains(&logged) {
+        d.fail(&format!(
+            "expected the burst of 1000 lines (and a little refill), got {logged}"
+        ));
+    }
+    if logged + suppressed != 20_000 {
+        d.fail(&format!(
+            "logged {logged} + suppressed {suppressed} should be 20000"
+        ));
+    }
+}
