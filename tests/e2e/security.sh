@@ -525,9 +525,10 @@ check "200 round trips under the flood, none failed ($n_lat measured, $lat_fail 
 # The issue's target is p99 <= 50 ms. On the 2-vCPU test machines three flooders, the
 # daemon and the client share two CPUs, and the flooders keep 1 MiB queued in front of
 # every request (they raise the pipe again as fast as the daemon sets it back); measured
-# p99 there is 60-110 ms (README, Security). The check's bound is generous, so that it
-# fails on a regression (before the daemon's owner memory: p99 300-600 ms), not on a
-# loaded host; the exact figure is the FIGURE line above.
+# p99: 22 and 47 ms in clean-clone CI runs, 60-106 ms while other builds loaded the host
+# (README, Security). The check's bound is generous, so that it fails on a regression
+# (before the daemon's owner memory: p99 300-600 ms), not on a loaded host; the exact
+# figure is the FIGURE line above.
 LAT_P99_BOUND_MS=${E2E_LAT_P99_BOUND_MS:-250}
 check "round-trip latency p99 <= $LAT_P99_BOUND_MS ms under the flood (p99 ${p99:-?} ms; target 50 ms)" \
     le "${p99:-99999}" "$LAT_P99_BOUND_MS"
