@@ -22,9 +22,13 @@ if [ "$1" -eq 0 ]; then
     # "Deviations"), so rpm creates these implicitly, owns none of them and does not
     # remove them on erase. Remove them if empty (a kept fifo-pingd.toml.rpmsave keeps
     # /etc/fifo-pingd, as with any package; another package's drop-in keeps
-    # systemd-tmpfiles-setup.service.d).
+    # systemd-tmpfiles-setup.service.d). The completion directories are the shells'
+    # where those are installed (then never empty, or owned and recreated by them); on a
+    # system without the shell, rpm made them for our files alone.
     for d in /etc/fifo-pingd /usr/share/licenses/fifo-pingd /usr/share/doc/fifo-pingd \
-        /usr/lib/systemd/system/systemd-tmpfiles-setup.service.d; do
+        /usr/lib/systemd/system/systemd-tmpfiles-setup.service.d \
+        /usr/share/fish/vendor_completions.d /usr/share/fish /usr/share/zsh/site-functions \
+        /usr/share/zsh /usr/share/bash-completion/completions /usr/share/bash-completion; do
         rmdir "$d" 2>/dev/null || :
     done
     # The runtime paths that %post (systemd-tmpfiles) made: state of this package only,
