@@ -40,3 +40,42 @@ jgrew() { [ "$(jcount "$1" "$2")" -gt "$3" ]; }
 as_user() { local u=$1; shift; in_ct setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
 # write_fifo USER TEXT: echo TEXT into the FIFO as USER, bounded (a FIFO nobody reads blocks).
 write_fifo() { as_user "$1" timeout 5 sh -c 'printf "%s\n" "$1" > '"$FIFO" sh "$2"; }
+
+# ---------------------------------------------------------------- binaries and files
+# e2e_binaries: BINARY, CLIENT and CONFIG from E2E_BINARY / E2E_CLIENT / E2E_CONFIG, or
+# the tree's (building target/release first). Needs REPO.
+e2e_binaries() {
+    if [ -n "${E2E_BINARY:-}" ]; then
+        BINARY=$E2E_BINARY
+    else
+        echo "=== cargo build --release"
+        (cd "$REPO" && cargo build --release --quiet) || ct_die "cargo build --release failed"
+        BINARY=$REPO/target/release/fifo-pingd
+    fi
+    [ -x "$BINARY" ] || ct_die "no executable at $BINARY"
+    # `cargo build --release` builds both binaries of the crate.
+    CLIENT=${E2E_CLIENT:-$(dirname "$BINARY")/fifo-pingctl}
+    [ -x "$CLIENT" ] || ct_die "no executable at $CLIENT (set E2E_CLIENT=PATH)"
+    CONFIG=${E2E_CONFIG:-$REPO/etc/fifo-pingd/fifo-pingd.toml}
+    [ -f "$CONFIG" ] || ct_die "no config file at $CONFIG"
+}
+
+# install_project_files: the binaries, config, units, sysusers and tmpfiles files into
+# the container, then what the package's postinst does: create the user and group,
+# mount the round-trip area, then tmpfiles (owner and group of the area, the link
+# /run/fifo-ping: after sysusers and the mount).
+install_project_files() {
+    install -D -m 0755 "$BINARY" "$CT_ROOT/usr/sbin/fifo-pingd"
+    install -D -m 0755 "$CLIENT" "$CT_ROOT/usr/bin/fifo-pingctl"
+    install -D -m 0644 "$CONFIG" "$CT_ROOT$CONF"
+    install -D -m 0644 -t "$CT_ROOT/usr/lib/systemd/system" \
+        "$REPO/systemd/$SVC" "$REPO/systemd/$SOCK" "$REPO/systemd/$SOCK_SVC" "$REPO/systemd/$MOUNT"
+    install -D -m 0644 "$REPO/systemd/tmpfiles-setup-dropin.conf" \
+        "$CT_ROOT/usr/lib/systemd/system/systemd-tmpfiles-setup.service.d/fifo-pingd.conf"
+    install -D -m 0644 "$REPO/systemd/fifo-pingd.sysusers" "$CT_ROOT/usr/lib/sysusers.d/fifo-pingd.conf"
+    install -D -m 0644 "$REPO/systemd/fifo-pingd.tmpfiles" "$CT_ROOT/usr/lib/tmpfiles.d/fifo-pingd.conf"
+    in_ct systemd-sysusers fifo-pingd.conf >/dev/null
+    in_ct systemctl daemon-reload
+    in_ct systemctl start "$MOUNT"
+    in_ct systemd-tmpfiles --create fifo-pingd.conf
+}

@@ -93,22 +93,7 @@ trap 'echo "terminated"; exit 143' TERM
 # body with: copy the .deb to $CT_ROOT/var/tmp and `in_ct dpkg -i /var/tmp/...`, which
 # must end in the same state (files in place, group created, systemd reloaded).
 install_into_container() {
-    install -D -m 0755 "$BINARY" "$CT_ROOT/usr/sbin/fifo-pingd"
-    install -D -m 0755 "$CLIENT" "$CT_ROOT/usr/bin/fifo-pingctl"
-    install -D -m 0644 "$CONFIG" "$CT_ROOT$CONF"
-    install -D -m 0644 -t "$CT_ROOT/usr/lib/systemd/system" \
-        "$REPO/systemd/$SVC" "$REPO/systemd/$SOCK" "$REPO/systemd/$SOCK_SVC" "$REPO/systemd/$MOUNT"
-    install -D -m 0644 "$REPO/systemd/tmpfiles-setup-dropin.conf" \
-        "$CT_ROOT/usr/lib/systemd/system/systemd-tmpfiles-setup.service.d/fifo-pingd.conf"
-    install -D -m 0644 "$REPO/systemd/fifo-pingd.sysusers" "$CT_ROOT/usr/lib/sysusers.d/fifo-pingd.conf"
-    install -D -m 0644 "$REPO/systemd/fifo-pingd.tmpfiles" "$CT_ROOT/usr/lib/tmpfiles.d/fifo-pingd.conf"
-    # What the package's postinst does: create the user and group, mount the round-trip
-    # area, then tmpfiles (owner and group of the area, the link /run/fifo-ping: after
-    # sysusers and the mount).
-    in_ct systemd-sysusers fifo-pingd.conf >/dev/null
-    in_ct systemctl daemon-reload
-    in_ct systemctl start "$MOUNT"
-    in_ct systemd-tmpfiles --create fifo-pingd.conf
+    install_project_files
     # No man pages are installed this way (nor man-db in the image), so `systemd-analyze
     # verify` must not try to open the Documentation= pages. Installing the package (with
     # man-db in the image) should set this to "" so that they are checked too.
@@ -122,19 +107,7 @@ ct_host_tools
 TIMES[tools]=$(elapsed "$t")
 
 t=$EPOCHREALTIME
-if [ -n "${E2E_BINARY:-}" ]; then
-    BINARY=$E2E_BINARY
-else
-    echo "=== cargo build --release"
-    (cd "$REPO" && cargo build --release --quiet) || ct_die "cargo build --release failed"
-    BINARY=$REPO/target/release/fifo-pingd
-fi
-[ -x "$BINARY" ] || ct_die "no executable at $BINARY"
-# `cargo build --release` builds both binaries of the crate.
-CLIENT=${E2E_CLIENT:-$(dirname "$BINARY")/fifo-pingctl}
-[ -x "$CLIENT" ] || ct_die "no executable at $CLIENT (set E2E_CLIENT=PATH)"
-CONFIG=${E2E_CONFIG:-$REPO/etc/fifo-pingd/fifo-pingd.toml}
-[ -f "$CONFIG" ] || ct_die "no config file at $CONFIG"
+e2e_binaries
 TIMES[build]=$(elapsed "$t")
 
 t=$EPOCHREALTIME

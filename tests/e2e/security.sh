@@ -27,36 +27,23 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tests/e2e/container.sh
 . "$HERE/container.sh"
+# Checks, constants, e2e_binaries and install_project_files, shared with run.sh.
+# shellcheck source=tests/e2e/checks.sh
+. "$HERE/checks.sh"
 
 T_START=$EPOCHREALTIME
 declare -A TIMES=()
 FIGURES=()
 
-# ---------------------------------------------------------------- checks (as checks.sh)
-PASSED=0
-FAILED=0
-SECTION=
-pass() { PASSED=$((PASSED + 1)); echo "PASS [$SECTION] $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL [$SECTION] $*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-section() { SECTION=$1; shift; printf '\n--- %s. %s\n' "$SECTION" "$*"; }
+# ---------------------------------------------------------------- checks
+# pass/fail/check/section, FIFO, REAL_FIFO, SVC, SOCK, SOCK_SVC, MOUNT, CONF, REPLY_DIR,
+# prop, state_is, main_pid: from checks.sh.
 figure() { FIGURES+=("$*"); echo "FIGURE: $*"; }
 
-FIFO=/run/fifo-ping                       # what users write to (tmpfiles link)
-REAL_FIFO=/run/fifo-pingd/default/fifo    # the FIFO itself
 LINK_TARGET=fifo-pingd/default/fifo
-SVC=fifo-pingd.service
-SOCK=fifo-pingd.socket
-SOCK_SVC=fifo-pingd-socket.service
-MOUNT_UNIT='run-fifo\x2dpingd-reply.mount'
-CONF=/etc/fifo-pingd/fifo-pingd.toml
-REPLY_DIR=/run/fifo-pingd/reply
 TOOLS=/usr/local/libexec/fifo-pingd-e2e
 FIFO_PERM="prw--w---- fifo-pingd fifo-ping"
 
-prop() { in_ct systemctl show -P "$2" "$1" 2>/dev/null || true; }
-state_is() { [ "$(prop "$1" ActiveState)" = "$2" ]; }
-main_pid() { prop "$1" MainPID; }
 perm_of() { in_ct stat -c '%A %U %G' "$1" 2>/dev/null || echo absent; }
 # absent PATH: nothing at PATH, not even a dangling link.
 absent() { in_ct sh -c '! [ -e "$1" ] && ! [ -L "$1" ]' sh "$1"; }
@@ -317,19 +304,7 @@ EOF
 # systemd-tmpfiles-setup drop-in, and the order of the package scripts (sysusers,
 # daemon-reload, start the mount, tmpfiles).
 install_into_container() {
-    install -D -m 0755 "$BINARY" "$CT_ROOT/usr/sbin/fifo-pingd"
-    install -D -m 0755 "$CLIENT" "$CT_ROOT/usr/bin/fifo-pingctl"
-    install -D -m 0644 "$CONFIG" "$CT_ROOT$CONF"
-    install -D -m 0644 -t "$CT_ROOT/usr/lib/systemd/system" \
-        "$REPO/systemd/$SVC" "$REPO/systemd/$SOCK" "$REPO/systemd/$SOCK_SVC" "$REPO/systemd/$MOUNT_UNIT"
-    install -D -m 0644 "$REPO/systemd/tmpfiles-setup-dropin.conf" \
-        "$CT_ROOT/usr/lib/systemd/system/systemd-tmpfiles-setup.service.d/fifo-pingd.conf"
-    install -D -m 0644 "$REPO/systemd/fifo-pingd.sysusers" "$CT_ROOT/usr/lib/sysusers.d/fifo-pingd.conf"
-    install -D -m 0644 "$REPO/systemd/fifo-pingd.tmpfiles" "$CT_ROOT/usr/lib/tmpfiles.d/fifo-pingd.conf"
-    in_ct systemd-sysusers fifo-pingd.conf >/dev/null
-    in_ct systemctl daemon-reload
-    in_ct systemctl start "$MOUNT_UNIT"
-    in_ct systemd-tmpfiles --create fifo-pingd.conf
+    install_project_files
     write_tools
 }
 
@@ -340,18 +315,7 @@ ct_host_tools
 TIMES[tools]=$(elapsed "$t")
 
 t=$EPOCHREALTIME
-if [ -n "${E2E_BINARY:-}" ]; then
-    BINARY=$E2E_BINARY
-else
-    echo "=== cargo build --release"
-    (cd "$REPO" && cargo build --release --quiet) || ct_die "cargo build --release failed"
-    BINARY=$REPO/target/release/fifo-pingd
-fi
-[ -x "$BINARY" ] || ct_die "no executable at $BINARY"
-CLIENT=${E2E_CLIENT:-$(dirname "$BINARY")/fifo-pingctl}
-[ -x "$CLIENT" ] || ct_die "no executable at $CLIENT (set E2E_CLIENT=PATH)"
-CONFIG=${E2E_CONFIG:-$REPO/etc/fifo-pingd/fifo-pingd.toml}
-[ -f "$CONFIG" ] || ct_die "no config file at $CONFIG"
+e2e_binaries
 TIMES[build]=$(elapsed "$t")
 
 t=$EPOCHREALTIME
