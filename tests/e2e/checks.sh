@@ -79,3 +79,41 @@ install_project_files() {
     in_ct systemctl start "$MOUNT"
     in_ct systemd-tmpfiles --create fifo-pingd.conf
 }
+
+# ---------------------------------------------------------------- the end of a run
+# e2e_finish RC KEY...: what run.sh's and security.sh's EXIT traps share: an exit with
+# RC != 0 and no failed check counts as a failure (the environment's, reported above);
+# on any failure the units' journal; the container torn down; the timings of KEY...
+# (from TIMES, "teardown" measured here) and the total. The caller then prints what is
+# its own and ends with e2e_exit.
+e2e_finish() {
+    local rc=$1 t k
+    shift
+    trap - EXIT INT TERM
+    set +e
+    if [ "$rc" != 0 ] && [ "$FAILED" = 0 ]; then FAILED=1; fi
+    if [ "$FAILED" != 0 ] && [ -n "$NSPAWN_PID" ] && [ -n "$LEADER" ]; then
+        echo
+        echo "=== journal of the fifo-pingd units (last 120 lines), for the failures above"
+        in_ct journalctl --no-pager -o short-monotonic -n 120 \
+            -u "$SVC" -u "$SOCK" -u "$SOCK_SVC" 2>/dev/null | sed 's/^/    /'
+    fi
+    t=$EPOCHREALTIME
+    ct_teardown
+    # TIMES: the caller's associative array.
+    # shellcheck disable=SC2154
+    TIMES[teardown]=$(elapsed "$t")
+    echo
+    echo "=== summary"
+    for k in "$@"; do
+        [ -z "${TIMES[$k]:-}" ] || printf '  %-9s %7ss\n' "$k" "${TIMES[$k]}"
+    done
+    printf '  %-9s %7ss\n' total "$(elapsed "$T_START")"
+}
+
+# e2e_exit: the closing "N passed, N failed" line, and the exit status.
+e2e_exit() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" = 0 ] || exit 1
+    exit 0
+}

@@ -57,32 +57,11 @@ show_journal() {
 
 # ---------------------------------------------------------------- teardown / summary
 on_exit() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [ "$rc" != 0 ] && [ "$FAILED" = 0 ]; then FAILED=1; fi   # environment failure (reported above)
-    if [ "$FAILED" != 0 ] && [ -n "$NSPAWN_PID" ] && [ -n "$LEADER" ]; then
-        echo
-        echo "=== journal of the fifo-pingd units (last 120 lines), for the failures above"
-        in_ct journalctl --no-pager -o short-monotonic -n 120 \
-            -u "$SVC" -u "$SOCK" -u "$SOCK_SVC" 2>/dev/null | sed 's/^/    /'
-    fi
-    local t=$EPOCHREALTIME
-    ct_teardown
-    TIMES[teardown]=$(elapsed "$t")
-    echo
-    echo "=== summary"
-    local k
-    for k in tools image build boot install checks teardown; do
-        [ -z "${TIMES[$k]:-}" ] || printf '  %-9s %7ss\n' "$k" "${TIMES[$k]}"
-    done
-    printf '  %-9s %7ss\n' total "$(elapsed "$T_START")"
+    e2e_finish $? tools image build boot install checks teardown
     for k in "${!SCORES[@]}"; do
         printf '  systemd-analyze security %s: %s\n' "$k" "${SCORES[$k]}"
     done
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" = 0 ] || exit 1
-    exit 0
+    e2e_exit
 }
 trap on_exit EXIT
 trap 'echo "interrupted"; exit 130' INT

@@ -118,31 +118,10 @@ job_result() { grep -vE '^connected ' "$CT_DIR/$1.log" | tr '\n' ' ' | sed 's/ $
 
 # ---------------------------------------------------------------- teardown / summary
 on_exit() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [ "$rc" != 0 ] && [ "$FAILED" = 0 ]; then FAILED=1; fi   # environment failure (reported above)
-    if [ "$FAILED" != 0 ] && [ -n "$NSPAWN_PID" ] && [ -n "$LEADER" ]; then
-        echo
-        echo "=== journal of the fifo-pingd units (last 120 lines), for the failures above"
-        in_ct journalctl --no-pager -o short-monotonic -n 120 \
-            -u "$SVC" -u "$SOCK" -u "$SOCK_SVC" 2>/dev/null | sed 's/^/    /'
-    fi
-    local t=$EPOCHREALTIME
-    ct_teardown
-    TIMES[teardown]=$(elapsed "$t")
-    echo
-    echo "=== summary"
-    local k
-    for k in tools build image boot install checks teardown; do
-        [ -z "${TIMES[$k]:-}" ] || printf '  %-9s %7ss\n' "$k" "${TIMES[$k]}"
-    done
-    printf '  %-9s %7ss\n' total "$(elapsed "$T_START")"
+    e2e_finish $? tools build image boot install checks teardown
     echo "  figures:"
     for k in "${FIGURES[@]}"; do echo "    $k"; done
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" = 0 ] || exit 1
-    exit 0
+    e2e_exit
 }
 trap on_exit EXIT
 trap 'echo "interrupted"; exit 130' INT
