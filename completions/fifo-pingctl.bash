@@ -20,6 +20,10 @@ _fifo_pingctl() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
+        -i | --instance)
+            COMPREPLY=()
+            return
+            ;;
         -r | --reply-dir)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
@@ -40,7 +44,7 @@ _fifo_pingctl() {
         fi
         case $word in
             --) operands=1 ;;
-            -f | --fifo | -c | --config | -r | --reply-dir | -t | --timeout)
+            -f | --fifo | -c | --config | -i | --instance | -r | --reply-dir | -t | --timeout)
                 [[ ${COMP_WORDS[i+1]} == = ]] && ((i++))
                 ((i++))
                 ;;
@@ -50,12 +54,13 @@ _fifo_pingctl() {
     done
     if [[ -z $operands && $cur == -* ]]; then
         case $command in
-            ping) mapfile -t COMPREPLY < <(compgen -W '-f --fifo -c --config -r --reply-dir -t --timeout -w --wait -q --quiet -h --help -V --version' -- "$cur") ;;
-            end) mapfile -t COMPREPLY < <(compgen -W '-f --fifo -c --config -t --timeout -q --quiet -h --help -V --version' -- "$cur") ;;
-            *) mapfile -t COMPREPLY < <(compgen -W '-f --fifo -c --config -r --reply-dir -t --timeout -w --wait -q --quiet -h --help -V --version' -- "$cur") ;;
+            ping) mapfile -t COMPREPLY < <(compgen -W '-f --fifo -c --config -i --instance -r --reply-dir -t --timeout -w --wait -q --quiet -h --help -V --version' -- "$cur") ;;
+            end) mapfile -t COMPREPLY < <(compgen -W '-f --fifo -c --config -i --instance -t --timeout -q --quiet -h --help -V --version' -- "$cur") ;;
+            status) mapfile -t COMPREPLY < <(compgen -W '-f --fifo -c --config -i --instance -r --reply-dir -t --timeout -q --quiet --json -h --help -V --version' -- "$cur") ;;
+            *) mapfile -t COMPREPLY < <(compgen -W '-f --fifo -c --config -i --instance -r --reply-dir -t --timeout -w --wait -q --quiet --json -h --help -V --version' -- "$cur") ;;
         esac
     elif [[ -z $command ]]; then
-        mapfile -t COMPREPLY < <(compgen -W 'ping end' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W 'ping end status' -- "$cur")
     fi
 }
 complete -F _fifo_pingctl fifo-pingctl

@@ -15,6 +15,10 @@ _fifo_pingd() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
+        -i | --instance)
+            COMPREPLY=()
+            return
+            ;;
         --fifo)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
@@ -26,7 +30,7 @@ _fifo_pingd() {
             ;;
     esac
     if [[ $cur == -* ]]; then
-        mapfile -t COMPREPLY < <(compgen -W '-c --config --fifo --log -t --check-config --reload -h --help -V --version' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-c --config -i --instance --fifo --log -t --check-config --reload -h --help -V --version' -- "$cur")
     fi
 }
 complete -F _fifo_pingd fifo-pingd

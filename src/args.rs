@@ -38,6 +38,9 @@ pub enum UsageError {
     BadLogTarget(String),
     #[error("unexpected argument {0:?}")]
     UnexpectedArgument(String),
+    // both
+    #[error("--instance: {0}")]
+    BadInstance(#[from] crate::config::InstanceError),
     // fifo-pingctl
     #[error("{0}: expected a path, found an empty string")]
     EmptyPath(&'static str),
@@ -45,19 +48,21 @@ pub enum UsageError {
         "--timeout: expected seconds from 0 to {MAX_TIMEOUT_SECS} (e.g. 5 or 0.5), found {0:?}"
     )]
     BadTimeout(String),
-    #[error("unknown command {0:?}: expected ping or end")]
+    #[error("unknown command {0:?}: expected ping, end or status")]
     UnknownCommand(String),
     #[error("unexpected argument {0:?} (one command at a time)")]
     ExtraCommand(String),
-    #[error("missing command: ping or end")]
+    #[error("missing command: ping, end or status")]
     MissingCommand,
     #[error(
-        "--timeout: at most {max} seconds with --wait (fifo-pingd removes reply FIFOs older than {stale} seconds), found {0:?}",
+        "--timeout: at most {max} seconds with --wait and status (fifo-pingd removes reply FIFOs older than {stale} seconds), found {0:?}",
         max = MAX_ROUND_TRIP.as_secs(), stale = STALE_REPLY_AGE.as_secs()
     )]
     WaitTimeout(String),
-    #[error("--wait works only with ping (the daemon answers nothing to end)")]
+    #[error("--wait works only with ping (the daemon answers nothing to end; status always waits)")]
     WaitNeedsPing,
+    #[error("--json works only with status")]
+    JsonNeedsStatus,
 }
 
 impl From<LexError> for UsageError {

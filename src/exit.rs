@@ -15,6 +15,9 @@ pub const EX_OSERR: u8 = 71;
 pub const EX_CANTCREAT: u8 = 73;
 /// Try again later (the client: timed out).
 pub const EX_TEMPFAIL: u8 = 75;
+/// The other side answered something unexpected (the client: a status
+/// answer it cannot read).
+pub const EX_PROTOCOL: u8 = 76;
 /// Permission denied.
 pub const EX_NOPERM: u8 = 77;
 /// The configuration is wrong.

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use fifo_pingd::config::Location;
 use fifo_pingd::daemon::args::{self as cli, Command, PROGRAM};
 use fifo_pingd::daemon::{self, reload};
 use fifo_pingd::exit::Failure;
@@ -17,10 +16,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Failure> {
     let options = cli::parse(std::env::args_os().skip(1))?;
-    let location = match &options.config {
-        Some(path) => Location::Explicit(path.clone()),
-        None => Location::Default,
-    };
+    let location = options.location();
     match options.command {
         Command::Help => print!("{}", *cli::HELP),
         Command::Version => println!("{PROGRAM} {}", env!("CARGO_PKG_VERSION")),

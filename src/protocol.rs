@@ -64,7 +64,7 @@ impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RejectReason::BadRequest => f.write_str(
-                "bad request (expected \"?ping NAME\", NAME of 1 to 64 letters, digits, '.', '_' or '-', not starting with '.')",
+                "bad request (expected \"?ping NAME\" or \"?status NAME\", NAME of 1 to 64 letters, digits, '.', '_' or '-', not starting with '.')",
             ),
             RejectReason::UnknownWord => f.write_str("unknown word"),
             RejectReason::NotUtf8 => f.write_str("not UTF-8"),
@@ -92,6 +92,9 @@ pub trait Sink {
     /// A ping that asks for a `pong` in the reply FIFO `reply_to`, a file
     /// name already checked to be plain (no `/`, no leading `.`).
     fn ping_with_reply(&mut self, reply_to: &str);
+    /// A request for the daemon's status line in the reply FIFO `reply_to`
+    /// (checked as for [`Sink::ping_with_reply`]); not a ping.
+    fn status_request(&mut self, reply_to: &str);
     fn rejected(&mut self, rejection: Rejection<'_>);
 }
 
@@ -99,9 +102,10 @@ pub trait Sink {
 pub const SAMPLE_BYTES: usize = 64;
 /// The longest reply name.
 pub const MAX_REPLY_NAME: usize = 64;
-const REQUEST_PREFIX: &[u8] = b"?ping ";
-/// `?ping ` and the longest name: a request never needs more.
-const MAX_REQUEST: usize = REQUEST_PREFIX.len() + MAX_REPLY_NAME;
+const PING_REQUEST: &[u8] = b"?ping ";
+const STATUS_REQUEST: &[u8] = b"?status ";
+/// `?status ` and the longest name: a request never needs more.
+pub const MAX_REQUEST: usize = STATUS_REQUEST.len() + MAX_REPLY_NAME;
 /// Holds a bad run's sample or a whole request.
 const BUFFER_BYTES: usize = if MAX_REQUEST > SAMPLE_BYTES {
     MAX_REQUEST
@@ -294,8 +298,9 @@ impl Parser {
                     if end.is_some() {
                         self.state = State::Idle;
                         let request = &self.sample[..self.garbage_len];
-                        match reply_name(request) {
-                            Some(name) => sink.ping_with_reply(name),
+                        match parse_request(request) {
+                            Some((Request::Ping, name)) => sink.ping_with_reply(name),
+                            Some((Request::Status, name)) => sink.status_request(name),
                             None => sink.rejected(Rejection {
                                 reason: RejectReason::BadRequest,
                                 sample: request,
@@ -565,10 +570,22 @@ impl Parser {
     }
 }
 
-/// The reply name of a complete `?ping NAME` request, if it is one.
-fn reply_name(request: &[u8]) -> Option<&str> {
-    let name = request.strip_prefix(REQUEST_PREFIX)?;
-    is_plain_reply_name(name).then(|| std::str::from_utf8(name).ok())?
+/// What a `?` request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    Ping,
+    Status,
+}
+
+/// The kind and reply name of a complete `?ping NAME` or `?status NAME`
+/// request, if it is one.
+fn parse_request(request: &[u8]) -> Option<(Request, &str)> {
+    let (kind, name) = match request.strip_prefix(PING_REQUEST) {
+        Some(name) => (Request::Ping, name),
+        None => (Request::Status, request.strip_prefix(STATUS_REQUEST)?),
+    };
+    let name = is_plain_reply_name(name).then(|| std::str::from_utf8(name).ok())??;
+    Some((kind, name))
 }
 
 /// A name that can only mean a file directly inside the reply directory.
@@ -627,6 +644,7 @@ pub enum Event {
     Pings(u64),
     End,
     PingWithReply(String),
+    StatusRequest(String),
     Rejected {
         reason: RejectReason,
         sample: Vec<u8>,
@@ -649,6 +667,10 @@ impl Sink for Recorder {
 
     fn ping_with_reply(&mut self, reply_to: &str) {
         self.events.push(Event::PingWithReply(reply_to.to_owned()));
+    }
+
+    fn status_request(&mut self, reply_to: &str) {
+        self.events.push(Event::StatusRequest(reply_to.to_owned()));
     }
 
     fn rejected(&mut self, rejection: Rejection<'_>) {
@@ -965,6 +987,7 @@ mod tests {
                 self.0.push(0);
             }
             fn ping_with_reply(&mut self, _: &str) {}
+            fn status_request(&mut self, _: &str) {}
             fn rejected(&mut self, _: Rejection<'_>) {}
         }
         let feed = |input: &[u8]| {

@@ -30,6 +30,7 @@ impl Sink for Counts {
     fn ping_with_reply(&mut self, _reply_to: &str) {
         self.pings += 1;
     }
+    fn status_request(&mut self, _reply_to: &str) {}
     fn rejected(&mut self, _rejection: Rejection<'_>) {
         self.rejected += 1;
     }

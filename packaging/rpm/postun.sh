@@ -10,6 +10,10 @@ if [ "$1" -ge 1 ]; then
         systemctl daemon-reload >/dev/null 2>&1 || :
         systemctl try-restart fifo-pingd.service fifo-pingd-socket.service >/dev/null 2>&1 || :
     fi
+    # Running instances, wherever the helper's triggers do not cover them (patterns).
+    if [ -d /run/systemd/system ]; then
+        systemctl try-restart 'fifo-pingd@*.service' 'fifo-pingd-socket@*.service' >/dev/null 2>&1 || :
+    fi
 fi
 
 if [ "$1" -eq 0 ]; then
@@ -34,13 +38,15 @@ if [ "$1" -eq 0 ]; then
     # The runtime paths that %post (systemd-tmpfiles) made: state of this package only,
     # useless without the daemon. %preun unmounted the round-trip area; the link is
     # removed only if it is still a link.
-    if ! mountpoint -q /run/fifo-pingd/reply 2>/dev/null; then
-        rm -rf /run/fifo-pingd/reply
-    fi
+    for area in /run/fifo-pingd/reply /run/fifo-pingd/instance-reply; do
+        if ! mountpoint -q "$area" 2>/dev/null; then
+            rm -rf "$area"
+        fi
+    done
     if [ -L /run/fifo-ping ]; then
         rm -f /run/fifo-ping
     fi
-    rmdir /run/fifo-pingd/default /run/fifo-pingd 2>/dev/null || :
+    rmdir /run/fifo-pingd/default /run/fifo-pingd/instance /run/fifo-pingd 2>/dev/null || :
 fi
 # The user fifo-pingd and the group fifo-ping are kept, as with every sysusers.d entry (a
 # reused id would give files that still carry it to someone else).

@@ -13,7 +13,13 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::exit::{EX_CONFIG, Failure};
+
+mod instance;
 use crate::users;
+pub use instance::{
+    DEFAULT_INSTANCE_NAME, INSTANCE_CONFIG_DIRECTORY, INSTANCE_REPLY_ROOT, INSTANCE_RUNTIME_ROOT,
+    Instance, InstanceError, MAX_INSTANCE_NAME_BYTES,
+};
 use toml::Spanned;
 
 /// Where the packaged configuration lives.
@@ -243,6 +249,8 @@ pub enum Source {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Which daemon this is (its name in logs, metrics and `status`).
+    pub instance: Instance,
     pub source: Source,
     pub fifo: FifoConfig,
     pub messages: MessagesConfig,
@@ -258,31 +266,60 @@ pub struct Overrides {
     pub log_target: Option<LogTarget>,
 }
 
-/// Which file to read.
+/// Which daemon, and which file to read.
 #[derive(Debug, Clone)]
-pub enum Location {
-    /// `--config PATH`: the file must exist.
-    Explicit(PathBuf),
-    /// The packaged default: built-in defaults when it is absent.
-    Default,
+pub struct Location {
+    instance: Instance,
+    path: PathBuf,
+    /// `--config PATH`: the file must exist. Otherwise the instance's own
+    /// file, with built-in defaults when it is absent.
+    explicit: bool,
 }
 
 impl Location {
-    pub fn path(&self) -> &Path {
-        match self {
-            Location::Explicit(path) => path,
-            Location::Default => Path::new(DEFAULT_CONFIG_PATH),
+    /// `file`: the `--config` path, if one was given.
+    pub fn new(instance: Instance, file: Option<PathBuf>) -> Location {
+        let explicit = file.is_some();
+        let path = file.unwrap_or_else(|| instance.config_path());
+        Location {
+            instance,
+            path,
+            explicit,
         }
+    }
+
+    /// A file named on the command line, for the default instance.
+    pub fn explicit(path: PathBuf) -> Location {
+        Location::new(Instance::Default, Some(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// Whether the file may be absent (then the built-in defaults apply).
+    pub fn is_optional(&self) -> bool {
+        !self.explicit
+    }
+}
+
+impl Default for Location {
+    /// The default instance's packaged file.
+    fn default() -> Location {
+        Location::new(Instance::Default, None)
     }
 }
 
 /// Reads, parses and validates the configuration.
 pub fn load(location: &Location, overrides: &Overrides) -> Result<Config, ConfigError> {
-    let path = location.path();
     match read_trusted(location)? {
-        Some(text) => parse(&text, path, overrides),
+        Some(text) => parse(&text, location, overrides),
         None => {
-            let mut config = parse("", path, overrides)?;
+            let mut config = parse("", location, overrides)?;
             config.source = Source::BuiltIn;
             Ok(config)
         }
@@ -310,9 +347,7 @@ pub fn read_trusted(location: &Location) -> Result<Option<String>, ConfigError> 
             let meta = check_file_is_trusted(path, &file)?;
             read_text(path, file, meta.len()).map(Some)
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound && matches!(location, Location::Default) => {
-            Ok(None)
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound && location.is_optional() => Ok(None),
         Err(source) => Err(ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -408,8 +443,15 @@ fn check_file_is_trusted(path: &Path, file: &fs::File) -> Result<fs::Metadata, C
     Ok(meta)
 }
 
-/// Parses and validates `text` (the contents of `path`).
-pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+/// Parses and validates `text` (the contents of the file `location` names;
+/// the paths it does not set are its instance's).
+pub fn parse(
+    text: &str,
+    location: &Location,
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    let path = location.path();
+    let instance = location.instance();
     let invalid = |span: Option<Range<usize>>, message: String| {
         let (line, column) = line_column(text, span.map_or(0, |s| s.start));
         ConfigError::Invalid {
@@ -438,7 +480,7 @@ pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, C
                 .map_err(|m| invalid(Some(spanned.span()), format!("[fifo] path: {m}")))?;
             path
         }
-        None => PathBuf::from(DEFAULT_FIFO_PATH),
+        None => instance.fifo_path(),
     };
     let fifo_path = match &overrides.fifo_path {
         Some(path) => {
@@ -549,10 +591,11 @@ pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Config, C
 
     let reply_directory = match &raw.reply.directory {
         Some(spanned) => path_key("[reply] directory", spanned)?,
-        None => PathBuf::from(DEFAULT_REPLY_DIRECTORY),
+        None => instance.reply_directory(),
     };
 
     Ok(Config {
+        instance: instance.clone(),
         reply_directory,
         source: Source::File(path.to_owned()),
         fifo: FifoConfig {
@@ -717,7 +760,8 @@ impl Config {
         let source = match &self.source {
             Source::File(path) => format!("# effective configuration from {}", path.display()),
             Source::BuiltIn => format!(
-                "# effective configuration: built-in defaults ({DEFAULT_CONFIG_PATH} is absent)"
+                "# effective configuration: built-in defaults ({} is absent)",
+                self.instance.config_path().display()
             ),
         };
         let ident = |key: &str, ident: &Option<Ident>, own: u32| match ident {
@@ -725,6 +769,9 @@ impl Config {
             None => format!("# {key} not set: stays the daemon's own ({own}), no chown"),
         };
         let _ = writeln!(out, "{source}");
+        if let Instance::Named(name) = &self.instance {
+            let _ = writeln!(out, "# instance {name} ({})", self.instance.unit());
+        }
         let _ = writeln!(out, "[fifo]");
         let _ = writeln!(out, "path = {:?}", self.fifo.path.display().to_string());
         let _ = writeln!(out, "mode = \"{:04o}\"", self.fifo.mode);
@@ -785,7 +832,11 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<Config, ConfigError> {
-        parse(text, Path::new("/etc/x.toml"), &Overrides::default())
+        parse(
+            text,
+            &Location::explicit("/etc/x.toml".into()),
+            &Overrides::default(),
+        )
     }
 
     #[test]
@@ -888,7 +939,7 @@ ping_lines_per_second = 0
         fs::write(&path, "").expect("write");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).expect("chmod");
         nix::unistd::chown(&path, None, Some(Gid::from_raw(65534))).expect("chgrp");
-        let location = Location::Explicit(path.clone());
+        let location = Location::explicit(path.clone());
         let e = load(&location, &Overrides::default()).expect_err("group-writable");
         assert!(e.to_string().contains("writable by group gid 65534"), "{e}");
         nix::unistd::chown(&path, None, Some(Gid::from_raw(0))).expect("chgrp root");
@@ -917,7 +968,7 @@ ping_lines_per_second = 0
         };
         let config = parse(
             "[fifo]\npath = \"/run/x\"\n[log]\ntarget = \"syslog\"\n",
-            Path::new("/c"),
+            &Location::explicit("/c".into()),
             &overrides,
         )
         .expect("valid");
@@ -949,7 +1000,7 @@ ping_lines_per_second = 0
         let dir = tempfile::tempdir().expect("tempdir");
         for len in [MAX_CONFIG_BYTES - 1, MAX_CONFIG_BYTES] {
             let path = config_file_of(&dir, len);
-            load(&Location::Explicit(path), &Overrides::default())
+            load(&Location::explicit(path), &Overrides::default())
                 .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
         }
     }
@@ -959,7 +1010,7 @@ ping_lines_per_second = 0
         let dir = tempfile::tempdir().expect("tempdir");
         let path = config_file_of(&dir, MAX_CONFIG_BYTES + 1);
         let e =
-            load(&Location::Explicit(path.clone()), &Overrides::default()).expect_err("too large");
+            load(&Location::explicit(path.clone()), &Overrides::default()).expect_err("too large");
         assert!(matches!(e, ConfigError::TooLarge { .. }), "{e:?}");
         assert_eq!(
             e.to_string(),
@@ -1029,7 +1080,7 @@ ping_lines_per_second = 0
                 fifo_path: Some(PathBuf::from(&value)),
                 log_target: None,
             };
-            let e = parse("", Path::new("/c"), &overrides).expect_err("refused");
+            let e = parse("", &Location::explicit("/c".into()), &overrides).expect_err("refused");
             assert!(matches!(e, ConfigError::Override(_)), "{e:?}");
             assert_eq!(
                 e.to_string(),
@@ -1043,7 +1094,7 @@ ping_lines_per_second = 0
         };
         let e = parse(
             "[fifo]\npath = \"/run/a\\u0000b\"\n",
-            Path::new("/c"),
+            &Location::explicit("/c".into()),
             &overrides,
         )
         .expect_err("refused");
@@ -1056,7 +1107,7 @@ ping_lines_per_second = 0
 
     #[test]
     fn a_config_path_with_control_characters_is_refused() {
-        let location = Location::Explicit(PathBuf::from("/tmp/a\nb.toml"));
+        let location = Location::explicit(PathBuf::from("/tmp/a\nb.toml"));
         let e = load(&location, &Overrides::default()).expect_err("refused");
         assert_eq!(
             e.to_string(),

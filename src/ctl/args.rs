@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::args::{Arg, Binary, Lexer, OptionDef, Value, option_lines};
+use crate::config::Instance;
 use crate::daemon::reply::MAX_ROUND_TRIP;
 
 pub const PROGRAM: &str = "fifo-pingctl";
@@ -21,20 +22,23 @@ pub const REPLY_FIFO_MODE: u32 = 0o620;
 pub const REPLY_NAME_PREFIX: &str = "pingctl.";
 /// `mkfifoat` attempts with fresh names before giving up on `EEXIST`.
 pub(crate) const NAME_ATTEMPTS: usize = 16;
-/// The longest message: `\n?ping `, a 64-byte name and `\n`; far below
-/// `PIPE_BUF` (4096 on Linux, at least 512 by POSIX), so one write is atomic.
-pub(crate) const MAX_MESSAGE: usize = 1 + 6 + crate::protocol::MAX_REPLY_NAME + 1;
+/// The longest message: `\n`, the longest request (`?status ` and a
+/// 64-byte name) and `\n`; far below `PIPE_BUF` (4096 on Linux, at least 512
+/// by POSIX), so one write is atomic.
+pub(crate) const MAX_MESSAGE: usize = 1 + crate::protocol::MAX_REQUEST + 1;
 const _: () = assert!(MAX_MESSAGE <= 512 && MAX_MESSAGE <= libc::PIPE_BUF);
 
 /// What an option of the client does (see [`OPTIONS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
+    Instance,
     Fifo,
     Config,
     ReplyDir,
     Timeout,
     Wait,
     Quiet,
+    Json,
     Help,
     Version,
 }
@@ -60,13 +64,23 @@ pub const OPTIONS: &[OptionDef<Key>] = &[
         commands: &[],
     },
     OptionDef {
+        key: Key::Instance,
+        short: Some('i'),
+        long: "--instance",
+        value: Value::Text("NAME"),
+        help: "the instance fifo-pingd@NAME (its FIFO and reply directory;\n\
+               its /etc/fifo-pingd/NAME.toml if readable); default: the\n\
+               default instance",
+        commands: &[],
+    },
+    OptionDef {
         key: Key::ReplyDir,
         short: Some('r'),
         long: "--reply-dir",
         value: Value::Dir("DIR"),
         help: "directory for the reply FIFO (default: [reply] directory\n\
                from the configuration file, else /run/fifo-pingd/reply)",
-        commands: &["ping"],
+        commands: &["ping", "status"],
     },
     OptionDef {
         key: Key::Timeout,
@@ -92,6 +106,14 @@ pub const OPTIONS: &[OptionDef<Key>] = &[
         help: "print nothing on success",
         commands: &[],
     },
+    OptionDef {
+        key: Key::Json,
+        short: None,
+        long: "--json",
+        value: Value::None,
+        help: "with status: print one JSON object",
+        commands: &["status"],
+    },
     OptionDef::help(Key::Help),
     OptionDef::version(Key::Version),
 ];
@@ -100,6 +122,10 @@ pub const OPTIONS: &[OptionDef<Key>] = &[
 pub const COMMANDS: &[(&str, &str)] = &[
     ("ping", "send ping (with --wait: wait for the pong)"),
     ("end", "send end (the daemon stops unless on_end = ignore)"),
+    (
+        "status",
+        "round trip: print the daemon's counters, FIFO, uptime, config",
+    ),
 ];
 
 /// For the completion generators ([`crate::args::bash_script`] and the others).
@@ -119,19 +145,22 @@ fifo-pingctl - send ping or end to fifo-pingd, never hanging; check it answers
 
 Usage: fifo-pingctl [OPTIONS] ping [--wait]
        fifo-pingctl [OPTIONS] end
+       fifo-pingctl [OPTIONS] status [--json]
 
 Commands:
   ping                 write `ping` into the daemon's FIFO
   ping --wait          round trip: ask fifo-pingd for a `pong` in a private
                        reply FIFO and print the time it took
   end                  write `end` (the daemon stops unless on_end = \"ignore\")
+  status               round trip: print the daemon's instance, FIFO, config,
+                       uptime and counters (--json: one JSON object)
 
 Options:
 {}
 Nothing is ever created at the FIFO's path, and nothing blocks: no reader
 fails at once, a full pipe is waited for at most SECS seconds.
 
-Exit status: 0 sent (with --wait: pong received), 64 usage, 69 fifo-pingd not
+Exit status: 0 sent (with --wait: pong received; status: answer printed), 64 usage, 69 fifo-pingd not
 running / path missing / not a FIFO / no reply directory, 71 OS error,
 73 cannot create the reply FIFO, 75 timed out (pipe full or no pong),
 77 permission denied, 78 bad configuration file.
@@ -175,6 +204,8 @@ impl Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Send(Action),
+    /// `status`: a round trip that brings back the daemon's report.
+    Status,
     Help,
     Version,
 }
@@ -182,12 +213,14 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub command: Command,
+    pub instance: Instance,
     pub fifo: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub reply_dir: Option<PathBuf>,
     pub timeout: Duration,
     pub wait: bool,
     pub quiet: bool,
+    pub json: bool,
 }
 
 pub(crate) fn parse_timeout(text: &str) -> Result<Duration, UsageError> {
@@ -203,15 +236,17 @@ pub(crate) fn parse_timeout(text: &str) -> Result<Duration, UsageError> {
 /// after the command (`fifo-pingctl ping --wait`); paths are taken as bytes,
 /// the command and `--timeout` must be UTF-8.
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, UsageError> {
-    let mut command: Option<Action> = None;
+    let mut command: Option<Command> = None;
     let mut options = Options {
         command: Command::Help,
+        instance: Instance::Default,
         fifo: None,
         config: None,
         reply_dir: None,
         timeout: DEFAULT_TIMEOUT,
         wait: false,
         quiet: false,
+        json: false,
     };
     let mut args = Lexer::new(args, OPTIONS);
     while let Some(arg) = args.next()? {
@@ -219,8 +254,9 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
             Arg::Operand(operand) => {
                 let operand = operand.into_string().map_err(UsageError::NotUnicode)?;
                 let action = match operand.as_str() {
-                    "ping" => Action::Ping,
-                    "end" => Action::End,
+                    "ping" => Command::Send(Action::Ping),
+                    "end" => Command::Send(Action::End),
+                    "status" => Command::Status,
                     _ if command.is_some() => {
                         return Err(UsageError::ExtraCommand(operand));
                     }
@@ -234,7 +270,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
             }
             Arg::Flag(def, attached) => {
                 // `--wait=yes` is refused; `--help=x` is help, as it always was.
-                if attached.is_some() && matches!(def.key, Key::Wait | Key::Quiet) {
+                if attached.is_some() && matches!(def.key, Key::Wait | Key::Quiet | Key::Json) {
                     return Err(UsageError::UnexpectedValue(def.long.to_owned()));
                 }
                 (def, None)
@@ -252,6 +288,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
             }
         };
         match def.key {
+            Key::Instance => options.instance = Instance::from_name(&value?)?,
             Key::Fifo => options.fifo = path(value)?,
             Key::Config => options.config = path(value)?,
             Key::ReplyDir => options.reply_dir = path(value)?,
@@ -261,6 +298,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
             }
             Key::Wait => options.wait = true,
             Key::Quiet => options.quiet = true,
+            Key::Json => options.json = true,
             Key::Help => {
                 options.command = Command::Help;
                 return Ok(options);
@@ -271,17 +309,21 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Options, U
             }
         }
     }
-    let action = command.ok_or(UsageError::MissingCommand)?;
-    if options.wait && action != Action::Ping {
+    let command = command.ok_or(UsageError::MissingCommand)?;
+    if options.wait && command != Command::Send(Action::Ping) {
         return Err(UsageError::WaitNeedsPing);
     }
-    if options.wait && options.timeout > MAX_ROUND_TRIP {
+    if options.json && command != Command::Status {
+        return Err(UsageError::JsonNeedsStatus);
+    }
+    // `status` is a round trip too.
+    if (options.wait || command == Command::Status) && options.timeout > MAX_ROUND_TRIP {
         return Err(UsageError::WaitTimeout(format!(
             "{}",
             options.timeout.as_secs_f64()
         )));
     }
-    options.command = Command::Send(action);
+    options.command = command;
     Ok(options)
 }
 
@@ -357,7 +399,11 @@ mod tests {
     fn commands_and_help_agree_with_the_table() {
         for (word, _) in COMMANDS {
             let o = args(&[word]).expect("a command");
-            assert!(matches!(o.command, Command::Send(a) if a.word() == *word));
+            match o.command {
+                Command::Send(a) => assert_eq!(a.word(), *word),
+                Command::Status => assert_eq!(*word, "status"),
+                other => panic!("{word}: {other:?}"),
+            }
             assert!(HELP.contains(&format!("\n  {word} ")));
         }
         for o in OPTIONS {

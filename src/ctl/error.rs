@@ -9,7 +9,8 @@ use nix::unistd::{Gid, getegid, geteuid, getgroups};
 use thiserror::Error;
 
 use crate::exit::{
-    EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_OSERR, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE, Failure,
+    EX_CANTCREAT, EX_CONFIG, EX_NOPERM, EX_OSERR, EX_PROTOCOL, EX_TEMPFAIL, EX_UNAVAILABLE,
+    EX_USAGE, Failure,
 };
 use crate::fifo::file_type_name;
 
@@ -39,6 +40,9 @@ pub enum ClientError {
     /// The command line (64).
     #[error("{0}")]
     Usage(String),
+    /// The daemon answered something this client cannot read (76).
+    #[error("{0}")]
+    Protocol(String),
     /// Another operating-system error (71).
     #[error("{what}: {}", errno.desc())]
     Os { what: String, errno: Errno },
@@ -57,6 +61,7 @@ impl From<Failure> for ClientError {
             EX_NOPERM => ClientError::PermissionDenied(f.message),
             EX_TEMPFAIL => ClientError::TimedOut(f.message),
             EX_CANTCREAT => ClientError::CannotCreate(f.message),
+            EX_PROTOCOL => ClientError::Protocol(f.message),
             _ => ClientError::Os {
                 what: f.message,
                 errno: Errno::UnknownErrno,
@@ -75,6 +80,7 @@ impl ClientError {
             ClientError::CannotCreate(_) => EX_CANTCREAT,
             ClientError::Config(_) => EX_CONFIG,
             ClientError::Usage(_) => EX_USAGE,
+            ClientError::Protocol(_) => EX_PROTOCOL,
             ClientError::Os { .. } => EX_OSERR,
             ClientError::Interrupted(sig) => 128u8.saturating_add(*sig as u8),
         }

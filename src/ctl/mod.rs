@@ -23,6 +23,9 @@
 //! stack unwinds normally, the FIFO is unlinked, and the signal is then
 //! re-raised with its default action so the caller sees the usual status).
 //!
+//! Status: `fifo-pingctl status` is the same round trip with `?status
+//! NAME`; the answer is the daemon's report ([`crate::daemon::status`]).
+//!
 //! Rooms: `args` (the command line), `target` (where the FIFO and the
 //! reply directory are, from the options and the daemon's config), `control`
 //! (the daemon's FIFO, written), `round_trip` (the reply FIFO and `ping
@@ -62,7 +65,8 @@ pub fn run(options: &Options) -> Result<Option<String>, ClientError> {
         Command::Version => {
             return Ok(Some(format!("{PROGRAM} {}", env!("CARGO_PKG_VERSION"))));
         }
-        Command::Send(action) => action,
+        Command::Send(action) => Some(action),
+        Command::Status => None,
     };
     let deadline = Instant::now() + options.timeout;
     let target = resolve(options)?;
@@ -70,18 +74,33 @@ pub fn run(options: &Options) -> Result<Option<String>, ClientError> {
     // anything.
     let fifo = ControlFifo::open(&target.fifo, &target.fifo_origin)?;
     let mut out = String::new();
-    if options.wait {
-        let interrupts = Interrupts::install().map_err(|e| {
+    let interrupts = || {
+        Interrupts::install().map_err(|e| {
             ClientError::os(
                 "cannot install signal handlers".to_owned(),
                 Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
             )
-        })?;
-        let took = round_trip(&fifo, &target.reply_dir, deadline, Some(&interrupts))?;
-        let _ = write!(out, "pong from fifo-pingd in {}", format_duration(took));
-    } else {
-        fifo.send(action.message(), deadline, None)?;
-        let _ = write!(out, "sent {} to {}", action.word(), target.fifo.display());
+        })
+    };
+    match action {
+        None => {
+            let status = status(&fifo, &target.reply_dir, deadline, Some(&interrupts()?))?;
+            // The report is what was asked for: --quiet keeps it.
+            let text = if options.json {
+                status.to_json()
+            } else {
+                status.to_text()
+            };
+            return Ok(Some(text.trim_end().to_owned()));
+        }
+        Some(Action::Ping) if options.wait => {
+            let took = round_trip(&fifo, &target.reply_dir, deadline, Some(&interrupts()?))?;
+            let _ = write!(out, "pong from fifo-pingd in {}", format_duration(took));
+        }
+        Some(action) => {
+            fifo.send(action.message(), deadline, None)?;
+            let _ = write!(out, "sent {} to {}", action.word(), target.fifo.display());
+        }
     }
     Ok((!options.quiet).then_some(out))
 }

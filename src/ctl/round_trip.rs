@@ -14,6 +14,7 @@ use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmod, fchmodat, fstat, fstata
 use nix::unistd::{Gid, UnlinkatFlags, fchown, geteuid, getpid, mkfifoat, unlinkat};
 
 use crate::daemon::reply::{PONG, STALE_REPLY_AGE};
+use crate::daemon::status::{self, MAX_STATUS_BYTES, Status};
 use crate::fifo::file_type_name;
 
 // ---------------------------------------------------------------------------
@@ -224,24 +225,24 @@ impl ReplyFifo {
         self.dir_path.join(&self.name)
     }
 
-    /// Waits for `pong\n` until `deadline`. Anything else is skipped.
-    pub fn wait_pong(
+    /// Reads what arrives until `deadline`, handing everything read so far
+    /// to `complete`, which says whether the answer is there (and may drop
+    /// what can no longer be part of it). False: the deadline passed.
+    pub fn wait_answer(
         &self,
         deadline: Instant,
         interrupts: Option<&Interrupts>,
+        mut complete: impl FnMut(&mut Vec<u8>) -> Result<bool, ClientError>,
     ) -> Result<bool, ClientError> {
         let mut seen: Vec<u8> = Vec::with_capacity(64);
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 4096];
         loop {
             match nix::unistd::read(&self.reader, &mut buf) {
                 Ok(n) if n > 0 => {
                     seen.extend_from_slice(&buf[..n]);
-                    if seen.windows(PONG.len()).any(|w| w == PONG) {
+                    if complete(&mut seen)? {
                         return Ok(true);
                     }
-                    // Keep only what could still start a pong.
-                    let keep = seen.len().min(PONG.len() - 1);
-                    seen.drain(..seen.len() - keep);
                     continue;
                 }
                 Ok(_) | Err(Errno::EAGAIN) => {}
@@ -258,6 +259,23 @@ impl ReplyFifo {
                 return Ok(false);
             }
         }
+    }
+
+    /// Waits for `pong\n` until `deadline`. Anything else is skipped.
+    pub fn wait_pong(
+        &self,
+        deadline: Instant,
+        interrupts: Option<&Interrupts>,
+    ) -> Result<bool, ClientError> {
+        self.wait_answer(deadline, interrupts, |seen| {
+            if seen.windows(PONG.len()).any(|w| w == PONG) {
+                return Ok(true);
+            }
+            // Keep only what could still start a pong.
+            let keep = seen.len().min(PONG.len() - 1);
+            seen.drain(..seen.len() - keep);
+            Ok(false)
+        })
     }
 }
 
@@ -278,17 +296,66 @@ pub fn round_trip(
 ) -> Result<Duration, ClientError> {
     let started = Instant::now();
     let reply = ReplyFifo::create(reply_dir)?;
-    // Leading separator: see Action::message.
-    let request = format!("\n?ping {}\n", reply.name());
-    let sent = Instant::now();
-    fifo.send(request.as_bytes(), deadline, interrupts)?;
+    let sent = request(fifo, &reply, "ping", deadline, interrupts)?;
     if reply.wait_pong(deadline, interrupts)? {
         Ok(sent.elapsed())
     } else {
-        Err(ClientError::TimedOut(format!(
-            "no pong within {}: fifo-pingd got the request on {} but did not answer (stopped, hung or overloaded? its log says why a pong could not be sent)",
-            seconds(started.elapsed()),
-            fifo.path().display()
-        )))
+        Err(no_answer("pong", started, fifo))
     }
+}
+
+/// `fifo-pingctl status`: a round trip with `?status NAME`, whose answer is
+/// the daemon's report ([`crate::daemon::status`]).
+pub fn status(
+    fifo: &ControlFifo,
+    reply_dir: &Path,
+    deadline: Instant,
+    interrupts: Option<&Interrupts>,
+) -> Result<Status, ClientError> {
+    let started = Instant::now();
+    let reply = ReplyFifo::create(reply_dir)?;
+    request(fifo, &reply, "status", deadline, interrupts)?;
+    let mut answer = None;
+    let malformed = |what: String| {
+        ClientError::Protocol(format!(
+            "{}: unexpected answer from fifo-pingd: {what} (a daemon of another version?)",
+            reply.path().display()
+        ))
+    };
+    let complete = reply.wait_answer(deadline, interrupts, |seen| {
+        if seen.len() > MAX_STATUS_BYTES {
+            return Err(malformed(format!(
+                "more than {MAX_STATUS_BYTES} bytes without an end"
+            )));
+        }
+        answer = status::decode(seen).map_err(|e| malformed(e.to_string()))?;
+        Ok(answer.is_some())
+    })?;
+    match answer {
+        Some(status) if complete => Ok(status),
+        _ => Err(no_answer("status", started, fifo)),
+    }
+}
+
+/// Sends the request `?KIND NAME` for `reply`; returns when it went out.
+fn request(
+    fifo: &ControlFifo,
+    reply: &ReplyFifo,
+    kind: &str,
+    deadline: Instant,
+    interrupts: Option<&Interrupts>,
+) -> Result<Instant, ClientError> {
+    // Leading separator: see Action::message.
+    let request = format!("\n?{kind} {}\n", reply.name());
+    let sent = Instant::now();
+    fifo.send(request.as_bytes(), deadline, interrupts)?;
+    Ok(sent)
+}
+
+fn no_answer(what: &str, started: Instant, fifo: &ControlFifo) -> ClientError {
+    ClientError::TimedOut(format!(
+        "no {what} within {}: fifo-pingd got the request on {} but did not answer (stopped, hung or overloaded? its log says why an answer could not be sent)",
+        seconds(started.elapsed()),
+        fifo.path().display()
+    ))
 }

@@ -1,4 +1,4 @@
-use super::args::Options;
+use super::args::{Command, Options};
 use crate::config::{ConfigError, read_trusted};
 use std::io::{self};
 use std::ops::Range;
@@ -8,9 +8,7 @@ use nix::sys::stat::lstat;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::{
-    DEFAULT_CONFIG_PATH, DEFAULT_FIFO_PATH, DEFAULT_REPLY_DIRECTORY, Location, USER_FIFO_LINK,
-};
+use crate::config::{Instance, Location, USER_FIFO_LINK};
 use crate::exit::{EX_CONFIG, Failure};
 
 // ---------------------------------------------------------------------------
@@ -102,8 +100,7 @@ pub fn read_client_config(location: &Location) -> Result<Option<ClientConfig>, F
         // The default file of a daemon the user may not read: the paths
         // are still the built-in ones.
         Err(ConfigError::Read { source, .. })
-            if matches!(location, Location::Default)
-                && source.kind() == io::ErrorKind::PermissionDenied =>
+            if location.is_optional() && source.kind() == io::ErrorKind::PermissionDenied =>
         {
             Ok(None)
         }
@@ -119,17 +116,16 @@ pub struct Target {
     pub reply_dir: PathBuf,
 }
 
-/// `--fifo`, else `[fifo] path`, else `/run/fifo-ping`; the same for the
-/// reply directory. The configuration file is read only when it is needed or
+/// `--fifo`, else `[fifo] path`, else the instance's own path (for the
+/// default instance the link `/run/fifo-ping` where it exists); the same for
+/// the reply directory. The configuration file is read only when it is needed or
 /// was named explicitly.
 pub fn resolve(options: &Options) -> Result<Target, Failure> {
     let needed = options.config.is_some()
         || options.fifo.is_none()
-        || (options.wait && options.reply_dir.is_none());
-    let location = match &options.config {
-        Some(path) => Location::Explicit(path.clone()),
-        None => Location::Default,
-    };
+        || ((options.wait || options.command == Command::Status) && options.reply_dir.is_none());
+    let location = Location::new(options.instance.clone(), options.config.clone());
+    let instance = location.instance();
     let file = if needed {
         read_client_config(&location)?
     } else {
@@ -147,9 +143,10 @@ pub fn resolve(options: &Options) -> Result<Target, Failure> {
                 Some(_) => {
                     format!("the built-in default path; {config_name} does not set [fifo] path")
                 }
-                None if location.path() == Path::new(DEFAULT_CONFIG_PATH) => {
+                None if location.is_optional() => {
                     format!(
-                        "the built-in default path; {DEFAULT_CONFIG_PATH} is absent or unreadable"
+                        "the built-in default path; {} is absent or unreadable",
+                        location.path().display()
                     )
                 }
                 None => "the built-in default path".to_owned(),
@@ -157,18 +154,18 @@ pub fn resolve(options: &Options) -> Result<Target, Failure> {
             // The packaged link users write to, where it is (it dangles while
             // the daemon is stopped, which open reports as such); else the
             // daemon's own built-in path.
-            let path = if lstat(USER_FIFO_LINK).is_ok() {
-                USER_FIFO_LINK
+            let path = if *instance == Instance::Default && lstat(USER_FIFO_LINK).is_ok() {
+                PathBuf::from(USER_FIFO_LINK)
             } else {
-                DEFAULT_FIFO_PATH
+                instance.fifo_path()
             };
-            (PathBuf::from(path), why)
+            (path, why)
         }
     };
     let reply_dir = match (&options.reply_dir, file.and_then(|c| c.reply_directory)) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir,
-        (None, None) => PathBuf::from(DEFAULT_REPLY_DIRECTORY),
+        (None, None) => instance.reply_directory(),
     };
     Ok(Target {
         fifo,

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 pub use crate::args::UsageError;
 use crate::args::{Arg, Binary, Lexer, OptionDef, Value, option_lines};
-use crate::config::{LogTarget, Overrides};
+use crate::config::{Instance, Location, LogTarget, Overrides};
 
 // ---------------------------------------------------------------------------
 // fifo-pingd
@@ -17,6 +17,7 @@ pub const PROGRAM: &str = "fifo-pingd";
 /// What an option of the daemon does (see [`OPTIONS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
+    Instance,
     Config,
     Fifo,
     Log,
@@ -35,6 +36,16 @@ pub const OPTIONS: &[OptionDef<Key>] = &[
         value: Value::Path("PATH"),
         help: "configuration file (default /etc/fifo-pingd/fifo-pingd.toml;\n\
                built-in defaults when that default file is absent)",
+        commands: &[],
+    },
+    OptionDef {
+        key: Key::Instance,
+        short: Some('i'),
+        long: "--instance",
+        value: Value::Text("NAME"),
+        help: "run as instance NAME (fifo-pingd@NAME): /etc/fifo-pingd/NAME.toml\n\
+               when present, else defaults of its own (FIFO\n\
+               /run/fifo-pingd/instance/NAME/fifo)",
         commands: &[],
     },
     OptionDef {
@@ -121,12 +132,18 @@ pub enum Command {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Options {
     pub command: Command,
+    pub instance: Instance,
     pub config: Option<PathBuf>,
     pub fifo: Option<PathBuf>,
     pub log: Option<LogTarget>,
 }
 
 impl Options {
+    /// Which daemon and which file (`--instance`, `--config`).
+    pub fn location(&self) -> Location {
+        Location::new(self.instance.clone(), self.config.clone())
+    }
+
     pub fn overrides(&self) -> Overrides {
         Overrides {
             fifo_path: self.fifo.clone(),
@@ -140,6 +157,7 @@ impl Options {
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, UsageError> {
     let mut options = Options {
         command: Command::Run,
+        instance: Instance::Default,
         config: None,
         fifo: None,
         log: None,
@@ -161,6 +179,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, UsageE
         // Always there for the options that take one (the table says which).
         let value = value.ok_or(UsageError::MissingValue(def.long));
         match def.key {
+            Key::Instance => options.instance = Instance::named(&value?)?,
             Key::Config => options.config = Some(PathBuf::from(value?)),
             Key::Fifo => options.fifo = Some(PathBuf::from(value?)),
             Key::Log => {
@@ -301,11 +320,11 @@ mod tests {
     fn help_lines_are_aligned() {
         let lines = option_lines(OPTIONS);
         assert!(lines.starts_with(
-            "  -c, --config PATH   configuration file (default /etc/fifo-pingd/fifo-pingd.toml;\n\
-             \x20                     built-in defaults when that default file is absent)\n\
-             \x20     --fifo PATH     FIFO to create and read (overrides [fifo] path)\n"
+            "  -c, --config PATH    configuration file (default /etc/fifo-pingd/fifo-pingd.toml;\n\
+             \x20                      built-in defaults when that default file is absent)\n\
+             \x20 -i, --instance NAME  run as instance NAME (fifo-pingd@NAME): /etc/fifo-pingd/NAME.toml\n"
         ));
         assert!(HELP.contains("\nOptions:\n  -c, --config PATH"));
-        assert!(HELP.contains("  -V, --version       print the version\n\nMessages:"));
+        assert!(HELP.contains("  -V, --version        print the version\n\nMessages:"));
     }
 }

@@ -25,6 +25,7 @@ pub mod logging;
 pub mod notify;
 pub mod reload;
 pub mod reply;
+pub mod status;
 
 use crate::config::{self, Config, ConfigError, Location, OnEnd, Overrides, Source};
 use crate::exit::{EX_OSERR, Failure};
@@ -213,6 +214,8 @@ struct Output {
     replies: ReplyDir,
     /// Requesters' names for the round-trip log line.
     names: UserNames,
+    /// What `?status` tells besides the counters.
+    about: status::About,
 }
 
 impl Output {
@@ -334,6 +337,34 @@ impl Sink for Handler<'_> {
         }
     }
 
+    fn status_request(&mut self, reply_to: &str) {
+        let out = &mut *self.out;
+        let (about, counters, now) = (&out.about, &out.counters, self.now);
+        let answer = out
+            .replies
+            .send_reply(reply_to, now, || status::encode(about, counters, now));
+        match answer.result {
+            Ok(()) => {
+                out.counters.pongs += 1;
+                if out.logger.enabled(config::Level::Debug) {
+                    let line =
+                        format!("sent status to {}/{reply_to}", out.replies.path().display());
+                    out.logger.log(config::Level::Debug, &line);
+                }
+            }
+            Err(e) => {
+                if matches!(e, ReplyError::Limited { .. }) {
+                    out.counters.pongs_limited += 1;
+                } else {
+                    out.counters.pongs_failed += 1;
+                }
+                out.client_problem(config::Level::Notice, self.now, || {
+                    format!("no status sent: {reply_to}: {e}")
+                });
+            }
+        }
+    }
+
     fn rejected(&mut self, rejection: Rejection<'_>) {
         self.out.counters.rejected += 1;
         self.out
@@ -405,6 +436,17 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
             return Err(e.into());
         }
     };
+    // A named instance's own round-trip area, where the packaged units put
+    // it: made here (the units cannot: its name is the instance's).
+    if let config::Instance::Named(_) = &config.instance
+        && config.reply_directory == config.instance.reply_directory()
+        && let Err(e) = reply::prepare_instance_area(
+            &config.reply_directory,
+            config.fifo.group.as_ref().map(|g| g.id),
+        )
+    {
+        logger.warning(&format!("{e}; round trips are off until it exists"));
+    }
     let now = Instant::now();
     let mut daemon = Daemon {
         parser: Parser::new(config.messages.max_message_bytes),
@@ -419,6 +461,7 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
             rejection_lines: RateLimit::new(REJECTION_LINES_PER_SECOND, now),
             replies: ReplyDir::new(&config.reply_directory),
             names: UserNames::default(),
+            about: about(&config, &fifo, &location, now),
         },
         location,
         overrides,
@@ -854,6 +897,7 @@ impl Daemon {
         }
         self.parser
             .set_max_message_bytes(new.messages.max_message_bytes);
+        self.out.about = about(&new, &self.fifo, &self.location, self.out.about.started);
         self.config = new;
         Ok(())
     }
@@ -960,6 +1004,17 @@ fn read_to_end(
     }
     parser.end_of_burst(&mut handler);
     handler.stop
+}
+
+/// What `?status` reports of the configuration and the FIFO.
+fn about(config: &Config, fifo: &Fifo, location: &Location, started: Instant) -> status::About {
+    status::About {
+        instance: config.instance.name().to_owned(),
+        fifo: fifo.path().to_owned(),
+        config: config.source.clone(),
+        config_path: location.path().to_owned(),
+        started,
+    }
 }
 
 fn status_line(fifo: &Fifo, counters: &Counters) -> String {

@@ -1,6 +1,8 @@
-//! Answers to `?ping NAME`: one `pong` written into the client's own FIFO
-//! `NAME` inside the reply directory (in the spirit of s6 fifodirs), the
-//! requester named and limited, and stale entries of the directory removed.
+//! Answers to round-trip requests: for `?ping NAME` one `pong`, for
+//! `?status NAME` the status report ([`crate::daemon::status`]), written into
+//! the client's own FIFO `NAME` inside the reply directory (in the spirit of
+//! s6 fifodirs), the requester named and limited, and stale entries of the
+//! directory removed.
 //!
 //! The directory is held open and the reply FIFO is reached relative to it
 //! by a plain name, checked to be a FIFO before and after opening, opened
@@ -92,7 +94,7 @@ pub enum ReplyError {
     Missing(String),
     #[error("{name}: expected a FIFO, found {found}; not writing to it")]
     NotAFifo { name: String, found: &'static str },
-    #[error("{name}: the reply FIFO is full; pong dropped")]
+    #[error("{name}: the reply FIFO is full; answer dropped")]
     Full { name: String },
     /// No name: this one is built for every request of a flood.
     #[error(
@@ -101,6 +103,62 @@ pub enum ReplyError {
     Limited { uid: u32 },
     #[error("{name}: cannot reply: {errno}")]
     Os { name: String, errno: Errno },
+}
+
+/// Mode of an instance's round-trip area, as the packaged default area's:
+/// the daemon lists and sweeps it, members create entries but cannot list
+/// them, the sticky bit keeps members from removing each other's, setgid
+/// gives the entries the members' group.
+pub const AREA_MODE: u32 = 0o3730;
+
+/// Why an instance's round-trip area could not be made.
+#[derive(Debug, Error)]
+#[error("{path}: cannot make the instance's round-trip area: {what}")]
+pub struct AreaError {
+    pub path: PathBuf,
+    pub what: String,
+}
+
+/// Makes a named instance's round-trip area `area` (a directory in the area
+/// the instances share, which only the daemons' user may write to) with
+/// [`AREA_MODE`] and the group `group` (the members'), or brings an existing
+/// one back to that, on its descriptor: nothing is followed, and a directory
+/// that is not ours is refused rather than changed.
+pub fn prepare_instance_area(area: &Path, group: Option<u32>) -> Result<(), AreaError> {
+    let fail = |what: String| AreaError {
+        path: area.to_owned(),
+        what,
+    };
+    let (Some(parent), Some(name)) = (area.parent(), area.file_name()) else {
+        return Err(fail("expected a directory inside another".into()));
+    };
+    let dir_flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let parent = open(parent, dir_flags | OFlag::O_RDONLY, Mode::empty())
+        .map_err(|e| fail(format!("open {}: {}", parent.display(), e.desc())))?;
+    match nix::sys::stat::mkdirat(&parent, name, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(fail(format!("mkdir: {}", e.desc()))),
+    }
+    let dir = openat(&parent, name, dir_flags | OFlag::O_RDONLY, Mode::empty())
+        .map_err(|e| fail(format!("open: {}", e.desc())))?;
+    let st = nix::sys::stat::fstat(&dir).map_err(|e| fail(format!("fstat: {}", e.desc())))?;
+    let ours = nix::unistd::geteuid().as_raw();
+    if !is_type(&st, SFlag::S_IFDIR) || st.st_uid != ours {
+        return Err(fail(format!(
+            "expected a directory owned by uid {ours}, found {} owned by uid {}",
+            file_type_name(&st),
+            st.st_uid
+        )));
+    }
+    if let Some(gid) = group
+        && st.st_gid != gid
+    {
+        nix::unistd::fchown(&dir, None, Some(nix::unistd::Gid::from_raw(gid)))
+            .map_err(|e| fail(format!("chgrp to gid {gid}: {}", e.desc())))?;
+    }
+    nix::sys::stat::fchmod(&dir, Mode::from_bits_truncate(AREA_MODE))
+        .map_err(|e| fail(format!("chmod {AREA_MODE:04o}: {}", e.desc())))?;
+    Ok(())
 }
 
 /// What came of one `?ping NAME`.
@@ -345,6 +403,19 @@ impl ReplyDir {
     /// Answers `?ping name`: one `pong` into the reply FIFO `name`, unless
     /// its owner is over [`PONGS_PER_USER_PER_SECOND`].
     pub fn send_pong(&mut self, name: &str, now: Instant) -> Answer {
+        self.send_reply(name, now, || PONG.to_vec())
+    }
+
+    /// Answers a round-trip request: `reply()` (made only when it is to be
+    /// sent) into the reply FIFO `name`, in one `write`, unless its owner is
+    /// over [`PONGS_PER_USER_PER_SECOND`] (`?ping` and `?status` answers
+    /// share that limit).
+    pub fn send_reply(
+        &mut self,
+        name: &str,
+        now: Instant,
+        reply: impl FnOnce() -> Vec<u8>,
+    ) -> Answer {
         if let Some((uid, looked, refused_until)) = self.owners.get_mut(name)
             && now.saturating_duration_since(*looked) < OWNER_MEMORY
             && (now < *refused_until || !self.limits.has_tokens(*uid, now))
@@ -383,7 +454,7 @@ impl ReplyDir {
             .insert(name.to_owned(), (before.st_uid, now, now));
         Answer {
             requester,
-            result: self.write_pong(name, &before),
+            result: self.write_reply(name, &before, &reply()),
         }
     }
 
@@ -422,7 +493,7 @@ impl ReplyDir {
         Ok(before)
     }
 
-    fn write_pong(&self, name: &str, before: &FileStat) -> Result<(), ReplyError> {
+    fn write_reply(&self, name: &str, before: &FileStat, reply: &[u8]) -> Result<(), ReplyError> {
         let Some(dir) = &self.dir else {
             return Err(ReplyError::NoDirectory(self.path.clone()));
         };
@@ -445,8 +516,12 @@ impl ReplyDir {
                 },
             },
         )?;
-        match nix::unistd::write(&fd, PONG) {
-            Ok(_) => Ok(()),
+        match nix::unistd::write(&fd, reply) {
+            // The client's pipe is empty and far larger than any reply.
+            Ok(n) if n == reply.len() => Ok(()),
+            Ok(_) => Err(ReplyError::Full {
+                name: name.to_owned(),
+            }),
             Err(Errno::EAGAIN) => Err(ReplyError::Full {
                 name: name.to_owned(),
             }),

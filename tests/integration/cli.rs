@@ -103,6 +103,51 @@ fn bad_log_target_on_command_line_exits_64() {
     r.expect_code(EX_USAGE).expect_one_error_line(&["nowhere"]);
 }
 
+/// `--instance`: a bad or colliding name is exit 64 with one line; a good one
+/// gets the instance's own paths where the file sets none.
+#[test]
+fn instance_names_are_checked_and_give_their_own_paths() {
+    for (bad, why) in [
+        ("a.b", "expected 1 to 64 letters"),
+        ("", "expected 1 to 64 letters"),
+        (
+            "default",
+            "collide with the default instance's FIFO directory",
+        ),
+        ("fifo-pingd", "/etc/fifo-pingd/fifo-pingd.toml"),
+    ] {
+        let r = run_cli(&["--instance", bad, "--check-config"], &[]);
+        r.expect_code(EX_USAGE)
+            .expect_one_error_line(&["--instance: instance name", why]);
+    }
+    let c = ConfDir::new("[messages]\non_end = \"ignore\"\n");
+    let fifo = c.fifo();
+    let fifo = fifo.to_str().expect("utf-8");
+    let r = run_cli(
+        &[
+            "--instance",
+            "blue",
+            "--config",
+            c.conf(),
+            "--fifo",
+            fifo,
+            "--check-config",
+        ],
+        &[],
+    );
+    r.expect_code(0);
+    for needle in [
+        "\n# instance blue (fifo-pingd@blue.service)\n",
+        "/run/fifo-pingd/instance-reply/blue",
+    ] {
+        if !r.stdout.contains(needle) {
+            r.fail(&format!(
+                "expected {needle:?} in the effective configuration"
+            ));
+        }
+    }
+}
+
 /// `--config` pointing to a missing file: exit 78, the error names the path.
 #[test]
 fn missing_config_file_exits_78() {

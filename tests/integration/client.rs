@@ -769,6 +769,123 @@ fn a_full_pipe_that_drains_in_time_gets_the_message() {
 }
 
 // ---------------------------------------------------------------------------
+// Status
+
+/// Runs `python3` on `script` with `input` on stdin; its stdout.
+fn python(script: &str, input: &str) -> String {
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("python3 is needed for this test (scripts/test installs it): {e}")
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write to python3");
+    let out = child.wait_with_output().expect("python3");
+    assert!(
+        out.status.success(),
+        "python3 failed on {input:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn status_reports_the_counters_the_paths_and_the_uptime() {
+    let live = live_daemon(|_| {});
+    live.d.write_fifo(b"ping\nping\nping\nbogus\n");
+    live.d.wait_log_count("received ping", 3);
+    live.d.wait_log("rejected message");
+    let r = ctl_p(&[&"--config", &live.config, &"status"]).run();
+    r.expect_ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    if lines.len() != 5 {
+        r.fail("expected 5 lines");
+    }
+    assert_eq!(lines[0], "instance: default");
+    assert_eq!(lines[1], format!("fifo: {}", live.d.fifo.display()));
+    assert_eq!(lines[2], format!("config: {}", live.config.display()));
+    let uptime: f64 = lines[3]
+        .strip_prefix("uptime: ")
+        .and_then(|u| u.strip_suffix(" s"))
+        .and_then(|u| u.parse().ok())
+        .unwrap_or_else(|| r.fail("expected `uptime: N s`"));
+    assert!(uptime > 0.0 && uptime < 600.0, "{uptime}");
+    let counters_line = lines[4]
+        .strip_prefix("counters: ")
+        .unwrap_or_else(|| r.fail("expected `counters: ...`"));
+    let c = counters(counters_line);
+    assert_eq!(
+        (
+            counter(&c, "pings"),
+            counter(&c, "rejected"),
+            counter(&c, "ends")
+        ),
+        (3, 1, 0)
+    );
+    // The same line as the daemon's own counters line (SIGUSR1).
+    let now = live.d.counters_now();
+    assert_eq!(counter(&now, "pings"), 3);
+    assert_eq!(
+        entries(&live.reply),
+        Vec::<String>::new(),
+        "reply FIFO removed"
+    );
+
+    // For scripts: one JSON object that a real parser reads.
+    let r = ctl_p(&[&"--config", &live.config, &"status", &"--json"]).run();
+    r.expect_ok();
+    let got = python(
+        "import json,sys; d=json.load(sys.stdin); c=d['counters']; \
+         print(d['instance'], d['fifo'], d['config'], c['pings'], c['rejected'], c['pongs'], \
+         d['uptime_seconds'] > 0)",
+        &r.stdout,
+    );
+    assert_eq!(
+        got.trim_end(),
+        format!(
+            "default {} {} 3 1 1 True",
+            live.d.fifo.display(),
+            live.config.display()
+        )
+    );
+    // Each answer counts as a pong (the second status saw the first).
+    let c = live.d.counters_now();
+    assert_eq!((counter(&c, "pongs"), counter(&c, "pongs_failed")), (2, 0));
+}
+
+#[test]
+fn status_fails_like_a_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-fifo");
+    ctl_p(&[&"--fifo", &missing, &"--reply-dir", &dir.path(), &"status"])
+        .run()
+        .expect_error(69, &["no-fifo"]);
+    ctl(&["--fifo", "/tmp/x", "ping", "--json"])
+        .run()
+        .expect_error(64, &["--json works only with status"]);
+    ctl(&["--fifo", "/tmp/x", "status", "--timeout", "16"])
+        .run()
+        .expect_error(64, &["at most 15 seconds"]);
+    // An instance with nothing running: its own FIFO path, not the default's.
+    ctl(&["--instance", "blue-2", "status"])
+        .run()
+        .expect_error(69, &["/run/fifo-pingd/instance/blue-2/fifo"]);
+    for bad in ["a.b", "", "x/y", "fifo-pingd"] {
+        ctl(&["--instance", bad, "ping"])
+            .run()
+            .expect_error(64, &["--instance: instance name"]);
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Round trips
 
 #[test]

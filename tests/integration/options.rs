@@ -714,7 +714,7 @@ fn client_takes_non_utf8_paths_inline_values_and_double_dash() {
     assert_eq!(out.status.code(), Some(EX_USAGE), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "fifo-pingctl: unknown command \"--wait\": expected ping or end (see --help)\n"
+        "fifo-pingctl: unknown command \"--wait\": expected ping, end or status (see --help)\n"
     );
     let out = run(CTL, &[&"-qx", &"ping"]);
     assert_eq!(out.status.code(), Some(EX_USAGE), "{out:?}");

@@ -27,6 +27,8 @@ enum Token {
     Separators(Vec<u8>),
     /// `?ping NAME` with a valid name and a terminator.
     Request(String, u8),
+    /// `?status NAME` with a valid name and a terminator.
+    StatusRequest(String, u8),
     /// `?` and anything up to a possible terminator.
     BadRequest(Vec<u8>),
     /// A proper prefix of a word: `p`, `pi`, `pin`, `e`, `en`.
@@ -47,6 +49,7 @@ impl Token {
             Token::End => b"end".to_vec(),
             Token::Separators(s) => s.clone(),
             Token::Request(name, end) => [b"?ping ", name.as_bytes(), &[*end]].concat(),
+            Token::StatusRequest(name, end) => [b"?status ", name.as_bytes(), &[*end]].concat(),
             Token::BadRequest(b) => [&b"?"[..], b].concat(),
             Token::Prefix(p) => p.to_vec(),
             Token::Garbage(b) => b.clone(),
@@ -75,6 +78,8 @@ fn token() -> impl Strategy<Value = Token> {
         5 => separators().prop_map(Token::Separators),
         1 => (reply_name(), prop::sample::select(vec![b'\n', b'\r', b'\0']))
             .prop_map(|(n, e)| Token::Request(n, e)),
+        1 => (reply_name(), prop::sample::select(vec![b'\n', b'\r', b'\0']))
+            .prop_map(|(n, e)| Token::StatusRequest(n, e)),
         1 => prop::collection::vec(any::<u8>(), 0..90).prop_map(Token::BadRequest),
         1 => prop::sample::select(vec![&b"p"[..], b"pi", b"pin", b"e", b"en"]).prop_map(Token::Prefix),
         2 => prop::collection::vec(any::<u8>(), 1..80).prop_map(Token::Garbage),
@@ -242,6 +247,8 @@ proptest! {
                     1 => Just(Token::End),
                     1 => (reply_name(), prop::sample::select(vec![b'\n', b'\r', b'\0']))
                         .prop_map(|(n, e)| Token::Request(n, e)),
+        1 => (reply_name(), prop::sample::select(vec![b'\n', b'\r', b'\0']))
+            .prop_map(|(n, e)| Token::StatusRequest(n, e)),
                     2 => separators().prop_map(Token::Separators),
                 ], 1..10),
             ),
@@ -286,7 +293,7 @@ proptest! {
             input.extend(std::iter::repeat_n(byte, n));
         }
         parse_pieces(&input, max, &cuts, bursts);
-        prop_assert!(PENDING_BOUND <= SAMPLE_BYTES.max(70));
+        prop_assert!(PENDING_BOUND <= SAMPLE_BYTES.max(72));
         prop_assert!(std::mem::size_of::<Parser>() <= 128);
     }
 }
@@ -311,6 +318,7 @@ fn replay(rec: &mut Recorder, event: Event) {
         Event::Pings(n) => rec.pings(n),
         Event::End => rec.end(),
         Event::PingWithReply(name) => rec.ping_with_reply(&name),
+        Event::StatusRequest(name) => rec.status_request(&name),
         Event::Rejected {
             reason,
             sample,

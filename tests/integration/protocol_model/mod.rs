@@ -19,8 +19,8 @@
 //!   `pingpi`), directly followed by a separator (or the end of the stream)
 //!   is an unknown word, reported with those bytes;
 //! - `?` between words starts a request that ends at `\n`, `\r` or `\0`
-//!   (blanks belong to it); within 70 bytes (`?ping ` + a 64-byte name) it is
-//!   a ping with a reply or a bad request, beyond that it is a bad run;
+//!   (blanks belong to it); within 72 bytes (`?status ` + a 64-byte name) it is
+//!   a ping with a reply, a status request or a bad request, beyond that it is a bad run;
 //! - anything else is a bad run up to the next separator: rejected once, as
 //!   too long as soon as it grows past `max_message_bytes`, else when it ends,
 //!   with a sample of its first 64 bytes.
@@ -35,8 +35,8 @@
 
 use fifo_pingd::protocol::{Event, MAX_REPLY_NAME, RejectReason, SAMPLE_BYTES, Sink};
 
-/// The longest request: `?ping ` and the longest reply name.
-pub const MAX_REQUEST: usize = 6 + MAX_REPLY_NAME;
+/// The longest request: `?status ` and the longest reply name.
+pub const MAX_REQUEST: usize = 8 + MAX_REPLY_NAME;
 
 /// The most bytes a parser may hold between calls, whatever
 /// `max_message_bytes` is: a sample of a bad run or a whole request.
@@ -113,7 +113,7 @@ fn collect(events: &mut Vec<Event>, event: Event) {
 }
 
 /// A bad run. `known` bytes of it were known before the parser could tell it
-/// was bad (a word prefix, or a request that outgrew 70 bytes): the length
+/// was bad (a word prefix, or a request that outgrew 72 bytes): the length
 /// check first applies to the byte after them.
 fn bad_run(events: &mut Vec<Event>, run: &[u8], known: usize, max: usize) {
     let report_at = (max + 1).max(known + 1);
@@ -228,9 +228,12 @@ pub fn model(input: &[u8], max_message_bytes: usize) -> Model {
             match window.iter().position(|&b| is_request_end(b)) {
                 Some(j) => {
                     let request = &rest[..j];
-                    match request.strip_prefix(b"?ping ").and_then(valid_reply_name) {
-                        Some(name) => events.push(Event::PingWithReply(name.to_owned())),
-                        None => events.push(Event::Rejected {
+                    let ping = request.strip_prefix(b"?ping ").and_then(valid_reply_name);
+                    let status = request.strip_prefix(b"?status ").and_then(valid_reply_name);
+                    match (ping, status) {
+                        (Some(name), _) => events.push(Event::PingWithReply(name.to_owned())),
+                        (None, Some(name)) => events.push(Event::StatusRequest(name.to_owned())),
+                        (None, None) => events.push(Event::Rejected {
                             reason: RejectReason::BadRequest,
                             sample: request.to_vec(),
                             truncated: false,
@@ -248,7 +251,7 @@ pub fn model(input: &[u8], max_message_bytes: usize) -> Model {
                     i = input.len();
                 }
                 None => {
-                    // Too long for a request: its first 71 bytes, blanks
+                    // Too long for a request: its first 73 bytes, blanks
                     // included, start a bad run that ends at a separator.
                     let end = run_end(input, i + MAX_REQUEST + 1);
                     bad_run(&mut events, &input[i..end], MAX_REQUEST, max);
@@ -284,6 +287,13 @@ impl<S: Sink> Sink for Checked<S> {
             "reply name {reply_to:?} is not a plain file name"
         );
         self.inner.ping_with_reply(reply_to);
+    }
+    fn status_request(&mut self, reply_to: &str) {
+        assert!(
+            valid_reply_name(reply_to.as_bytes()).is_some(),
+            "reply name {reply_to:?} is not a plain file name"
+        );
+        self.inner.status_request(reply_to);
     }
     fn rejected(&mut self, rejection: fifo_pingd::protocol::Rejection<'_>) {
         assert!(
