@@ -18,11 +18,11 @@ fi
 
 # The round-trip area /run/fifo-pingd/reply is a tmpfs of its own
 # (run-fifo\x2dpingd-reply.mount), as are the instances' areas
-# (run-fifo\x2dpingd-instance\x2dreply.mount); mounted before tmpfiles gives it its owner and group,
+# (run-fifo\x2dpingd-instance.mount); mounted before tmpfiles gives it its owner and group,
 # as systemd-tmpfiles-setup.service does at boot. Not a service: nothing runs.
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
-    systemctl start 'run-fifo\x2dpingd-reply.mount' 'run-fifo\x2dpingd-instance\x2dreply.mount' >/dev/null 2>&1 || :
+    systemctl start 'run-fifo\x2dpingd-reply.mount' 'run-fifo\x2dpingd-instance.mount' >/dev/null 2>&1 || :
 fi
 
 # == %tmpfiles_create fifo-pingd.conf: /run/fifo-pingd, the round-trip area's owner and

@@ -38,7 +38,7 @@ if [ "$1" -eq 0 ]; then
     # The runtime paths that %post (systemd-tmpfiles) made: state of this package only,
     # useless without the daemon. %preun unmounted the round-trip area; the link is
     # removed only if it is still a link.
-    for area in /run/fifo-pingd/reply /run/fifo-pingd/instance-reply; do
+    for area in /run/fifo-pingd/reply /run/fifo-pingd/instance; do
         if ! mountpoint -q "$area" 2>/dev/null; then
             rm -rf "$area"
         fi

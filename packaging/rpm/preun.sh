@@ -14,13 +14,13 @@ if [ "$1" -eq 0 ]; then
     if [ -d /run/systemd/system ]; then
         # Running instances (the templates are never enabled by the package).
         systemctl stop 'fifo-pingd@*.service' 'fifo-pingd-socket@*.service' 'fifo-pingd@*.socket' >/dev/null 2>&1 || :
-        systemctl stop 'run-fifo\x2dpingd-reply.mount' 'run-fifo\x2dpingd-instance\x2dreply.mount' >/dev/null 2>&1 || :
+        systemctl stop 'run-fifo\x2dpingd-reply.mount' 'run-fifo\x2dpingd-instance.mount' >/dev/null 2>&1 || :
     fi
     # Still mounted: a file in it is still open (a client waiting for its pong), or the
     # stopped daemon's mount namespace, which holds a bind mount of it, is still going
     # away ("target is busy"). Detach it, so that %postun can remove the directory; an
     # open reply FIFO stays usable for its client until it closes it.
-    for area in /run/fifo-pingd/reply /run/fifo-pingd/instance-reply; do
+    for area in /run/fifo-pingd/reply /run/fifo-pingd/instance; do
         if mountpoint -q "$area" 2>/dev/null; then
             umount --lazy "$area" 2>/dev/null || :
         fi

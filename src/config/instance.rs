@@ -5,12 +5,14 @@
 //! `/etc/fifo-pingd/fifo-pingd.toml`, its FIFO `/run/fifo-pingd/default/fifo`
 //! (users write to the link `/run/fifo-ping`), its round-trip area
 //! `/run/fifo-pingd/reply`. A named instance `fifo-pingd@NAME` (template
-//! units, `--instance NAME`) reads `/etc/fifo-pingd/NAME.toml` when it exists
-//! and otherwise uses built-in defaults of its own: the FIFO
-//! `/run/fifo-pingd/instance/NAME/fifo` (its unit's `RuntimeDirectory=`) and
-//! the round-trip area `/run/fifo-pingd/instance-reply/NAME`, which the
-//! daemon makes in the area shared by the instances (a tmpfs of its own, so a
-//! member's flood takes its inodes, not /run's).
+//! units, `--instance NAME`) reads `/etc/fifo-pingd/NAME.toml` when it
+//! exists and otherwise uses built-in defaults of its own, all in its runtime
+//! directory `/run/fifo-pingd/instance/NAME` (its unit's `RuntimeDirectory=`,
+//! on a tmpfs of 4096 inodes the instances share, so a member's flood takes
+//! its inodes, not /run's): the FIFO `fifo`, mode 0620 with the group
+//! `fifo-ping` as the packaged default instance, and the round-trip area
+//! `reply` (made by the daemon in the FIFO-creating mode, by the socket unit
+//! in the socket-activated one).
 //!
 //! The named instances live in a tree apart from the default one's, so that
 //! no name can make a template unit create, use or (at its stop) remove the
@@ -26,12 +28,13 @@ use super::{DEFAULT_CONFIG_PATH, DEFAULT_FIFO_PATH, DEFAULT_REPLY_DIRECTORY};
 /// Where the named instances' configuration files are.
 pub const INSTANCE_CONFIG_DIRECTORY: &str = "/etc/fifo-pingd";
 /// The parent of the named instances' runtime directories (their units'
-/// `RuntimeDirectory=fifo-pingd/instance/%i`).
+/// `RuntimeDirectory=fifo-pingd/instance/%i`): a tmpfs of its own
+/// (run-fifo\x2dpingd-instance.mount, 4096 inodes), root's, since members
+/// create entries in the round-trip areas inside.
 pub const INSTANCE_RUNTIME_ROOT: &str = "/run/fifo-pingd/instance";
-/// The area shared by the named instances' round-trip areas: a tmpfs owned
-/// by the daemons' user (run-fifo\x2dpingd-instance\x2dreply.mount), so that
-/// only daemons make entries in it.
-pub const INSTANCE_REPLY_ROOT: &str = "/run/fifo-pingd/instance-reply";
+/// The group of a named instance's FIFO and round-trip area unless its file
+/// says otherwise (sysusers.d: /usr/lib/sysusers.d/fifo-pingd.conf).
+pub const INSTANCE_DEFAULT_GROUP: &str = "fifo-ping";
 /// Longest instance name: it becomes part of unit names and paths.
 pub const MAX_INSTANCE_NAME_BYTES: usize = 64;
 /// The name the default instance answers to (`fifo-pingctl --instance
@@ -132,11 +135,23 @@ impl Instance {
         }
     }
 
+    /// The FIFO's group when the file sets no `[fifo] group`: for a named
+    /// instance the packaged members' group (the packages create it), so that
+    /// an instance without a file of its own is usable by members; none for
+    /// the default instance (its shipped file sets it; without a file it
+    /// runs anywhere, unprivileged, with the daemon's own group).
+    pub fn default_group(&self) -> Option<&'static str> {
+        match self {
+            Instance::Default => None,
+            Instance::Named(_) => Some(INSTANCE_DEFAULT_GROUP),
+        }
+    }
+
     /// Its round-trip area when the file sets no `[reply] directory`.
     pub fn reply_directory(&self) -> PathBuf {
         match self {
             Instance::Default => PathBuf::from(DEFAULT_REPLY_DIRECTORY),
-            Instance::Named(name) => PathBuf::from(format!("{INSTANCE_REPLY_ROOT}/{name}")),
+            Instance::Named(name) => PathBuf::from(format!("{INSTANCE_RUNTIME_ROOT}/{name}/reply")),
         }
     }
 }
@@ -206,7 +221,7 @@ mod tests {
         );
         assert_eq!(
             blue.reply_directory(),
-            PathBuf::from("/run/fifo-pingd/instance-reply/blue")
+            PathBuf::from("/run/fifo-pingd/instance/blue/reply")
         );
         assert_eq!(blue.unit(), "fifo-pingd@blue.service");
         let default = Instance::Default;

@@ -17,8 +17,8 @@ use crate::exit::{EX_CONFIG, Failure};
 mod instance;
 use crate::users;
 pub use instance::{
-    DEFAULT_INSTANCE_NAME, INSTANCE_CONFIG_DIRECTORY, INSTANCE_REPLY_ROOT, INSTANCE_RUNTIME_ROOT,
-    Instance, InstanceError, MAX_INSTANCE_NAME_BYTES,
+    DEFAULT_INSTANCE_NAME, INSTANCE_CONFIG_DIRECTORY, INSTANCE_DEFAULT_GROUP,
+    INSTANCE_RUNTIME_ROOT, Instance, InstanceError, MAX_INSTANCE_NAME_BYTES,
 };
 use toml::Spanned;
 
@@ -509,7 +509,15 @@ pub fn parse(
             resolve_group(spanned.get_ref())
                 .map_err(|m| invalid(Some(spanned.span()), format!("[fifo] group: {m}")))?,
         ),
-        None => None,
+        // A named instance is a packaged one: its members' group, as the
+        // default instance's shipped file sets it.
+        None => match instance.default_group() {
+            Some(name) => Some(
+                resolve_group(&IdSpec::Name(name.to_owned()))
+                    .map_err(|m| invalid(None, format!("[fifo] group (instance default): {m}")))?,
+            ),
+            None => None,
+        },
     };
 
     let max_message_bytes = match &raw.messages.max_message_bytes {

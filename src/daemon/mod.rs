@@ -412,7 +412,7 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
     if config.source == Source::BuiltIn {
         logger.info(&format!(
             "no config file at {}, using built-in defaults",
-            config::DEFAULT_CONFIG_PATH
+            location.path().display()
         ));
     }
     // Before the FIFO exists: a SIGTERM from now on is handled, not fatal.
@@ -436,8 +436,8 @@ pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> 
             return Err(e.into());
         }
     };
-    // A named instance's own round-trip area, where the packaged units put
-    // it: made here (the units cannot: its name is the instance's).
+    // A named instance's own round-trip area, in its runtime directory:
+    // made here (the socket unit makes it in the socket-activated mode).
     if let config::Instance::Named(_) = &config.instance
         && config.reply_directory == config.instance.reply_directory()
         && let Err(e) = reply::prepare_instance_area(

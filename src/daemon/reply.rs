@@ -105,11 +105,13 @@ pub enum ReplyError {
     Os { name: String, errno: Errno },
 }
 
-/// Mode of an instance's round-trip area, as the packaged default area's:
-/// the daemon lists and sweeps it, members create entries but cannot list
-/// them, the sticky bit keeps members from removing each other's, setgid
-/// gives the entries the members' group.
-pub const AREA_MODE: u32 = 0o3730;
+/// Mode of an instance's round-trip area: the daemon lists and sweeps it,
+/// members create entries but cannot list them, the sticky bit keeps members
+/// from removing each other's. Unlike the packaged default area (3730, set by
+/// tmpfiles as root) no set-group-ID bit: the units' RestrictSUIDSGID=yes
+/// refuses it to the daemon, and it is not needed, since fifo-pingctl gives
+/// its reply FIFO the directory's group itself.
+pub const AREA_MODE: u32 = 0o1730;
 
 /// Why an instance's round-trip area could not be made.
 #[derive(Debug, Error)]
@@ -119,8 +121,8 @@ pub struct AreaError {
     pub what: String,
 }
 
-/// Makes a named instance's round-trip area `area` (a directory in the area
-/// the instances share, which only the daemons' user may write to) with
+/// Makes a named instance's round-trip area `area` (a directory in its own
+/// runtime directory, where nobody else may write) with
 /// [`AREA_MODE`] and the group `group` (the members'), or brings an existing
 /// one back to that, on its descriptor: nothing is followed, and a directory
 /// that is not ours is refused rather than changed.

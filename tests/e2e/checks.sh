@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034,SC2016  # constants are used by the sourcing scripts; the quotes are for the inner sh
-# Checks and container probes shared by tests/e2e/run.sh and tests/e2e/packages.sh.
+# Checks and container probes shared by tests/e2e/run.sh, security.sh, fleet.sh and
+# packages.sh.
 # Sourced after container.sh (uses in_ct). Sets the PASS/FAIL counters both report.
 
 PASSED=0
@@ -21,6 +22,8 @@ SVC=fifo-pingd.service
 SOCK=fifo-pingd.socket
 SOCK_SVC=fifo-pingd-socket.service
 MOUNT='run-fifo\x2dpingd-reply.mount'
+# The named instances' round-trip areas (fifo-pingd@NAME).
+INSTANCE_MOUNT='run-fifo\x2dpingd-instance.mount'
 CONF=/etc/fifo-pingd/fifo-pingd.toml
 REPLY_DIR=/run/fifo-pingd/reply
 
@@ -69,14 +72,16 @@ install_project_files() {
     install -D -m 0755 "$CLIENT" "$CT_ROOT/usr/bin/fifo-pingctl"
     install -D -m 0644 "$CONFIG" "$CT_ROOT$CONF"
     install -D -m 0644 -t "$CT_ROOT/usr/lib/systemd/system" \
-        "$REPO/systemd/$SVC" "$REPO/systemd/$SOCK" "$REPO/systemd/$SOCK_SVC" "$REPO/systemd/$MOUNT"
+        "$REPO/systemd/$SVC" "$REPO/systemd/$SOCK" "$REPO/systemd/$SOCK_SVC" "$REPO/systemd/$MOUNT" \
+        "$REPO/systemd/fifo-pingd@.service" "$REPO/systemd/fifo-pingd@.socket" \
+        "$REPO/systemd/fifo-pingd-socket@.service" "$REPO/systemd/$INSTANCE_MOUNT"
     install -D -m 0644 "$REPO/systemd/tmpfiles-setup-dropin.conf" \
         "$CT_ROOT/usr/lib/systemd/system/systemd-tmpfiles-setup.service.d/fifo-pingd.conf"
     install -D -m 0644 "$REPO/systemd/fifo-pingd.sysusers" "$CT_ROOT/usr/lib/sysusers.d/fifo-pingd.conf"
     install -D -m 0644 "$REPO/systemd/fifo-pingd.tmpfiles" "$CT_ROOT/usr/lib/tmpfiles.d/fifo-pingd.conf"
     in_ct systemd-sysusers fifo-pingd.conf >/dev/null
     in_ct systemctl daemon-reload
-    in_ct systemctl start "$MOUNT"
+    in_ct systemctl start "$MOUNT" "$INSTANCE_MOUNT"
     in_ct systemd-tmpfiles --create fifo-pingd.conf
 }
 
