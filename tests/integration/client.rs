@@ -942,7 +942,17 @@ fn wait_against_a_stopped_daemon_times_out_and_cleans_up() {
     }
     let client = client.spawn();
     let reply_fifo = wait_for_reply_fifo(&live.reply, &client);
-    let info = node_info(&reply_fifo).expect("reply FIFO");
+    // The client makes it 0600 and then fchmods it to 0620 on the descriptor:
+    // it may be seen in between (a CI run did), so wait (bounded) for the end
+    // of the setup before looking.
+    let deadline = Instant::now() + TIMEOUT;
+    let info = loop {
+        let info = node_info(&reply_fifo).expect("reply FIFO");
+        if info.mode == 0o620 || Instant::now() >= deadline {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert_eq!((info.kind, info.mode), ("fifo", 0o620), "{info:?}");
     if is_root() {
         // Owned by the client; the directory's group through its set-group-ID bit.
