@@ -60,6 +60,28 @@ pub enum RejectReason {
     TooLong { limit: usize },
 }
 
+impl RejectReason {
+    /// A short fixed name for machines: the `reason` label of the metrics
+    /// and the journal's `FIFO_PINGD_REASON` field.
+    pub fn label(&self) -> &'static str {
+        Self::LABELS[self.index()]
+    }
+
+    /// The reason's place in [`RejectReason::LABELS`] (for per-reason counters).
+    pub fn index(&self) -> usize {
+        match self {
+            RejectReason::BadRequest => 0,
+            RejectReason::UnknownWord => 1,
+            RejectReason::NotUtf8 => 2,
+            RejectReason::TooLong { .. } => 3,
+        }
+    }
+
+    /// Every label, in a fixed order (so that the metrics list each reason,
+    /// also at 0).
+    pub const LABELS: [&'static str; 4] = ["bad_request", "unknown_word", "not_utf8", "too_long"];
+}
+
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -685,6 +707,21 @@ impl Sink for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_reject_reason_has_its_own_label() {
+        let reasons = [
+            RejectReason::BadRequest,
+            RejectReason::UnknownWord,
+            RejectReason::NotUtf8,
+            RejectReason::TooLong { limit: 8 },
+        ];
+        let labels: Vec<&str> = reasons.iter().map(RejectReason::label).collect();
+        assert_eq!(labels, RejectReason::LABELS);
+        for (i, reason) in reasons.iter().enumerate() {
+            assert_eq!(reason.index(), i);
+        }
+    }
 
     /// Feeds `chunks` (with `end_of_burst` after each when `bursts`), then
     /// finishes: the end of the stream.

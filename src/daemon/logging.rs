@@ -81,6 +81,8 @@ pub struct RateLimit {
     level: u128,
     refilled_at: Instant,
     suppressed: u64,
+    /// Every event ever suppressed (for the metrics; never reset).
+    suppressed_total: u64,
     /// When the first event not summarised yet was suppressed.
     suppressed_since: Option<Instant>,
 }
@@ -101,6 +103,7 @@ impl RateLimit {
             level: capacity,
             refilled_at: now,
             suppressed: 0,
+            suppressed_total: 0,
             suppressed_since: None,
         }
     }
@@ -151,6 +154,7 @@ impl RateLimit {
         let suppressed = count - allowed;
         if suppressed > 0 {
             self.suppressed += suppressed;
+            self.suppressed_total += suppressed;
             self.suppressed_since.get_or_insert(now);
         }
         (allowed, due)
@@ -169,6 +173,11 @@ impl RateLimit {
     /// is suppressed, so that an idle daemon never wakes up for it.
     pub fn deadline(&self) -> Option<Instant> {
         self.suppressed_since.map(|since| since + SUMMARY_INTERVAL)
+    }
+
+    /// Every event suppressed since the start, summarised or not.
+    pub fn suppressed_total(&self) -> u64 {
+        self.suppressed_total
     }
 
     /// Suppressed events not summarised yet (for the final flush).
@@ -705,7 +714,9 @@ mod tests {
             4,
             "full again"
         );
+        assert_eq!(limit.suppressed_total(), 3 + 3 + 1);
         assert_eq!(limit.take_suppressed(), 3 + 3 + 1);
+        assert_eq!(limit.suppressed_total(), 3 + 3 + 1, "never reset");
     }
 
     #[test]
