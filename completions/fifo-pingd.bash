@@ -25,7 +25,7 @@ _fifo_pingd() {
             return
             ;;
         --log)
-            mapfile -t COMPREPLY < <(compgen -W 'stderr syslog auto' -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W 'stderr syslog journal auto' -- "$cur")
             return
             ;;
     esac

@@ -31,6 +31,14 @@ if [ -x /usr/bin/systemd-tmpfiles ]; then
     /usr/bin/systemd-tmpfiles --create fifo-pingd.conf >/dev/null 2>&1 || :
 fi
 
+# The journal catalog (journalctl -x, --list-catalog). Fedora's systemd has a file
+# trigger on /usr/lib/systemd/catalog that does this, but only where systemd runs
+# (/run/systemd/system); this covers image builds and systems without the trigger.
+# Harmless twice. Only where /var is writable (not on rpm-ostree), as systemd's own %post.
+if [ -x /usr/bin/journalctl ] && [ -w /var ]; then
+    /usr/bin/journalctl --update-catalog >/dev/null 2>&1 || :
+fi
+
 # == %systemd_post fifo-pingd.service: on first install apply the system's preset
 # policy. Fedora/RHEL presets leave it disabled, so the service is installed, not
 # enabled and not started (Fedora policy); `systemctl enable --now fifo-pingd` starts it.

@@ -22,6 +22,11 @@ if [ "$1" -eq 0 ]; then
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload >/dev/null 2>&1 || :
     fi
+    # Our entries out of the journal catalog's database: Fedora's systemd has a file
+    # trigger for installation only (%transfiletriggerin), none for removal.
+    if [ -x /usr/bin/journalctl ] && [ -w /var ]; then
+        /usr/bin/journalctl --update-catalog >/dev/null 2>&1 || :
+    fi
     # cargo-generate-rpm 0.21 cannot put directories in the package (packaging/README.md,
     # "Deviations"), so rpm creates these implicitly, owns none of them and does not
     # remove them on erase. Remove them if empty (a kept fifo-pingd.toml.rpmsave keeps
@@ -30,7 +35,7 @@ if [ "$1" -eq 0 ]; then
     # where those are installed (then never empty, or owned and recreated by them); on a
     # system without the shell, rpm made them for our files alone.
     for d in /etc/fifo-pingd /usr/share/licenses/fifo-pingd /usr/share/doc/fifo-pingd \
-        /usr/lib/systemd/system/systemd-tmpfiles-setup.service.d \
+        /usr/lib/systemd/system/systemd-tmpfiles-setup.service.d /usr/lib/systemd/catalog \
         /usr/share/fish/vendor_completions.d /usr/share/fish /usr/share/zsh/site-functions \
         /usr/share/zsh /usr/share/bash-completion/completions /usr/share/bash-completion; do
         rmdir "$d" 2>/dev/null || :

@@ -32,6 +32,8 @@ pub const DEFAULT_FIFO_PATH: &str = "/run/fifo-pingd/default/fifo";
 /// tmpfiles.d: it dangles while the daemon is stopped, so a write through it
 /// fails with ENOENT instead of creating a file in the FIFO's place.
 pub const USER_FIFO_LINK: &str = "/run/fifo-ping";
+/// Where journald takes native-protocol datagrams (systemd.io/JOURNAL_NATIVE_PROTOCOL).
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 pub const DEFAULT_MODE: u32 = 0o620;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4096;
 /// Upper bound for `max_message_bytes`: the parser never holds a run anyway,
@@ -93,6 +95,8 @@ pub enum OnEnd {
 #[serde(rename_all = "lowercase")]
 pub enum LogTarget {
     Syslog,
+    /// The journal's native protocol (structured entries).
+    Journal,
     Stderr,
     Auto,
 }
@@ -101,6 +105,7 @@ impl LogTarget {
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "syslog" => Some(LogTarget::Syslog),
+            "journal" => Some(LogTarget::Journal),
             "stderr" => Some(LogTarget::Stderr),
             "auto" => Some(LogTarget::Auto),
             _ => None,
@@ -110,6 +115,7 @@ impl LogTarget {
     fn as_str(self) -> &'static str {
         match self {
             LogTarget::Syslog => "syslog",
+            LogTarget::Journal => "journal",
             LogTarget::Stderr => "stderr",
             LogTarget::Auto => "auto",
         }
@@ -197,6 +203,7 @@ struct RawMessages {
 struct RawLog {
     target: Option<LogTarget>,
     syslog_socket: Option<Spanned<String>>,
+    journal_socket: Option<Spanned<String>>,
     facility: Option<Spanned<String>>,
     level: Option<Spanned<String>>,
     ping_lines_per_second: Option<Spanned<i64>>,
@@ -230,6 +237,8 @@ pub struct MessagesConfig {
 pub struct LogConfig {
     pub target: LogTarget,
     pub syslog_socket: PathBuf,
+    /// The journal's native socket (`/run/systemd/journal/socket`).
+    pub journal_socket: PathBuf,
     pub facility: syslog::Facility,
     pub facility_name: String,
     pub level: Level,
@@ -540,6 +549,10 @@ pub fn parse(
         Some(spanned) => path_key("[log] syslog_socket", spanned)?,
         None => PathBuf::from("/dev/log"),
     };
+    let journal_socket = match &raw.log.journal_socket {
+        Some(spanned) => path_key("[log] journal_socket", spanned)?,
+        None => PathBuf::from(JOURNAL_SOCKET),
+    };
     let (facility, facility_name) = match &raw.log.facility {
         Some(spanned) => {
             let name = spanned.get_ref().to_ascii_lowercase();
@@ -622,6 +635,7 @@ pub fn parse(
                 .or(raw.log.target)
                 .unwrap_or(LogTarget::Auto),
             syslog_socket,
+            journal_socket,
             facility,
             facility_name,
             level,
@@ -810,6 +824,11 @@ impl Config {
             out,
             "syslog_socket = {:?}",
             self.log.syslog_socket.display().to_string()
+        );
+        let _ = writeln!(
+            out,
+            "journal_socket = {:?}",
+            self.log.journal_socket.display().to_string()
         );
         let _ = writeln!(out, "facility = {:?}", self.log.facility_name);
         let _ = writeln!(out, "level = {:?}", self.log.level.as_str());
@@ -1052,6 +1071,7 @@ ping_lines_per_second = 0
         for (table, key) in [
             ("fifo", "path"),
             ("log", "syslog_socket"),
+            ("log", "journal_socket"),
             ("reply", "directory"),
         ] {
             for c in CONTROL_CHARACTERS {

@@ -60,8 +60,8 @@ pub const OPTIONS: &[OptionDef<Key>] = &[
         key: Key::Log,
         short: None,
         long: "--log",
-        value: Value::OneOf("TARGET", &["stderr", "syslog", "auto"]),
-        help: "stderr, syslog or auto (overrides [log] target)",
+        value: Value::OneOf("TARGET", &["stderr", "syslog", "journal", "auto"]),
+        help: "stderr, syslog, journal or auto (overrides [log] target)",
         commands: &[],
     },
     OptionDef {

@@ -31,7 +31,7 @@ use crate::config::{self, Config, ConfigError, Location, OnEnd, Overrides, Sourc
 use crate::exit::{EX_OSERR, Failure};
 use crate::fifo::{self, Fifo, FifoError, Origin, PipeSize, Removal};
 use crate::protocol::{self, Parser, Rejection, Sink};
-use logging::{Logger, REJECTION_LINES_PER_SECOND, RateLimit};
+use logging::{Event, Logger, REJECTION_LINES_PER_SECOND, RateLimit};
 use notify::Notifier;
 
 use crate::signals::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, Signals};
@@ -240,6 +240,12 @@ impl Output {
         now: Instant,
         line: impl FnOnce() -> String,
     ) {
+        self.client_entry(now, |logger| logger.log(level, &line()));
+    }
+
+    /// Like [`Output::client_problem`], for a line `write` logs itself (an
+    /// event with its fields).
+    fn client_entry(&mut self, now: Instant, write: impl FnOnce(&mut Logger)) {
         let (lines, summary) = self.rejection_lines.take(1, now);
         if let Some(suppressed) = summary {
             self.logger.warning(&format!(
@@ -247,8 +253,38 @@ impl Output {
             ));
         }
         if lines > 0 {
-            self.logger.log(level, &line());
+            write(&mut self.logger);
         }
+    }
+
+    /// A pong or status that could not be sent (or was not: over the limit).
+    fn reply_failed(&mut self, what: &str, reply_to: &str, error: &ReplyError, now: Instant) {
+        let limited = matches!(error, ReplyError::Limited { .. });
+        if limited {
+            self.counters.pongs_limited += 1;
+        } else {
+            self.counters.pongs_failed += 1;
+        }
+        self.client_entry(now, |logger| {
+            // Only the limit's error does not name the reply FIFO itself.
+            let message = if limited {
+                format!("no {what} sent: {reply_to}: {error}")
+            } else {
+                format!("no {what} sent: {error}")
+            };
+            let error = error.to_string();
+            let result = if limited { "limited" } else { "failed" };
+            logger.event(
+                config::Level::Notice,
+                Event::PongFailed,
+                &message,
+                &[
+                    ("REPLY_TO", reply_to),
+                    ("RESULT", result),
+                    ("ERROR", &error),
+                ],
+            );
+        });
     }
 }
 
@@ -273,20 +309,27 @@ impl Sink for Handler<'_> {
                 .info(&format!("suppressed {suppressed} received-ping lines"));
         }
         out.logger
-            .log_repeated(config::Level::Info, "received ping", lines);
+            .event_repeated(config::Level::Info, Event::Ping, "received ping", lines);
     }
 
     fn end(&mut self) {
         self.out.counters.ends += 1;
         match self.on_end {
             OnEnd::Shutdown => {
-                self.out.logger.info("received end");
+                self.out.logger.event(
+                    config::Level::Info,
+                    Event::End,
+                    "received end",
+                    &[("ON_END", "shutdown")],
+                );
                 self.stop.get_or_insert(StopReason::End);
             }
-            OnEnd::Ignore => self
-                .out
-                .logger
-                .info("received end (ignored: on_end = \"ignore\")"),
+            OnEnd::Ignore => self.out.logger.event(
+                config::Level::Info,
+                Event::End,
+                "received end (ignored: on_end = \"ignore\")",
+                &[("ON_END", "ignore")],
+            ),
         }
     }
 
@@ -303,14 +346,29 @@ impl Sink for Handler<'_> {
             if lines > 0 {
                 // The requester is the reply FIFO's owner: the one thing a
                 // FIFO server can learn about who wrote.
-                let line = match answer.requester {
-                    Some(uid) => format!(
-                        "received ping (round trip) from {} (uid {uid})",
-                        out.names.get(uid)
+                match answer.requester {
+                    Some(uid) => {
+                        let name = out.names.get(uid).to_string();
+                        let line = format!("received ping (round trip) from {name} (uid {uid})");
+                        let uid = uid.to_string();
+                        out.logger.event(
+                            config::Level::Info,
+                            Event::RoundTripPing,
+                            &line,
+                            &[
+                                ("REQUESTER", &name),
+                                ("REQUESTER_UID", &uid),
+                                ("REPLY_TO", reply_to),
+                            ],
+                        );
+                    }
+                    None => out.logger.event(
+                        config::Level::Info,
+                        Event::RoundTripPing,
+                        "received ping (round trip)",
+                        &[("REPLY_TO", reply_to)],
                     ),
-                    None => "received ping (round trip)".to_owned(),
-                };
-                out.logger.info(&line);
+                }
             }
         }
         match answer.result {
@@ -321,19 +379,7 @@ impl Sink for Handler<'_> {
                     out.logger.log(config::Level::Debug, &line);
                 }
             }
-            Err(e) => {
-                if matches!(e, ReplyError::Limited { .. }) {
-                    out.counters.pongs_limited += 1;
-                    out.client_problem(config::Level::Notice, self.now, || {
-                        format!("no pong sent: {reply_to}: {e}")
-                    });
-                } else {
-                    out.counters.pongs_failed += 1;
-                    out.client_problem(config::Level::Notice, self.now, || {
-                        format!("no pong sent: {e}")
-                    });
-                }
-            }
+            Err(e) => out.reply_failed("pong", reply_to, &e, self.now),
         }
     }
 
@@ -352,29 +398,22 @@ impl Sink for Handler<'_> {
                     out.logger.log(config::Level::Debug, &line);
                 }
             }
-            Err(e) => {
-                if matches!(e, ReplyError::Limited { .. }) {
-                    out.counters.pongs_limited += 1;
-                } else {
-                    out.counters.pongs_failed += 1;
-                }
-                out.client_problem(config::Level::Notice, self.now, || {
-                    format!("no status sent: {reply_to}: {e}")
-                });
-            }
+            Err(e) => out.reply_failed("status", reply_to, &e, self.now),
         }
     }
 
     fn rejected(&mut self, rejection: Rejection<'_>) {
         self.out.counters.rejected += 1;
-        self.out
-            .client_problem(config::Level::Warning, self.now, || {
-                format!(
-                    "rejected message: {}: \"{}\"",
-                    rejection.reason,
-                    protocol::escape_sample(rejection.sample, rejection.truncated)
-                )
-            });
+        self.out.client_entry(self.now, |logger| {
+            let sample = protocol::escape_sample(rejection.sample, rejection.truncated);
+            let message = format!("rejected message: {}: \"{sample}\"", rejection.reason);
+            logger.event(
+                config::Level::Warning,
+                Event::Rejected,
+                &message,
+                &[("REASON", rejection.reason.label()), ("SAMPLE", &sample)],
+            );
+        });
     }
 }
 
@@ -405,7 +444,7 @@ struct Daemon {
 /// Runs the daemon until SIGTERM, SIGINT or `end`.
 pub fn run(location: Location, overrides: Overrides) -> Result<(), DaemonError> {
     let config = config::load(&location, &overrides)?;
-    let (mut logger, warning) = Logger::new(&config.log);
+    let (mut logger, warning) = Logger::new(&config.log, config.instance.name());
     if let Some(warning) = warning {
         logger.warning(&warning);
     }
@@ -499,17 +538,23 @@ impl Daemon {
                 "[fifo] owner = root is not applied: the daemon runs unprivileged, so the FIFO keeps its own user (root has access anyway); remove the line to silence this",
             );
         }
-        let how = match self.fifo.origin() {
-            Origin::SocketActivated => "socket-activated fd 3, ",
-            Origin::Reused => "reused an existing FIFO, ",
-            Origin::Created => "",
+        let (how, origin) = match self.fifo.origin() {
+            Origin::SocketActivated => ("socket-activated fd 3, ", "socket_activated"),
+            Origin::Reused => ("reused an existing FIFO, ", "reused"),
+            Origin::Created => ("", "created"),
         };
         let line = format!(
             "listening on {} ({how}{})",
             self.fifo.path().display(),
             self.fifo.describe()
         );
-        self.out.logger.info(&line);
+        self.out.logger.set_fifo(self.fifo.path());
+        self.out.logger.event(
+            config::Level::Info,
+            Event::Started,
+            &line,
+            &[("ORIGIN", origin)],
+        );
         if !self.out.replies.is_available() {
             let line = format!(
                 "round-trip pings (?ping NAME) get no pong: no reply directory at {}",
@@ -792,16 +837,23 @@ impl Daemon {
                     Source::File(path) => path.display().to_string(),
                     Source::BuiltIn => "built-in defaults".to_owned(),
                 };
-                self.out
-                    .logger
-                    .info(&format!("reloaded configuration from {from}"));
+                self.out.logger.event(
+                    config::Level::Info,
+                    Event::ReloadOk,
+                    &format!("reloaded configuration from {from}"),
+                    &[("CONFIG", &from)],
+                );
                 None
             }
             Err(e) => {
-                self.out.logger.err(&format!(
-                    "reload failed, keeping the previous configuration: {e}"
-                ));
-                Some(e.to_string())
+                let error = e.to_string();
+                self.out.logger.event(
+                    config::Level::Err,
+                    Event::ReloadFailed,
+                    &format!("reload failed, keeping the previous configuration: {error}"),
+                    &[("ERROR", &error)],
+                );
+                Some(error)
             }
         };
         self.report_reload(error);
@@ -878,9 +930,10 @@ impl Daemon {
             || new.log.facility_name != self.config.log.facility_name
             || new.log.level != self.config.log.level;
         if log_changed {
-            let (logger, warning) = Logger::new(&new.log);
+            let (logger, warning) = Logger::new(&new.log, new.instance.name());
             self.out.logger.flush();
             self.out.logger = logger;
+            self.out.logger.set_fifo(self.fifo.path());
             if let Some(w) = warning {
                 self.out.logger.warning(&w);
             }
@@ -942,10 +995,23 @@ impl Daemon {
             ));
         }
         let dropped = out.logger.dropped_lines();
-        out.logger.info(&format!(
+        let message = format!(
             "stopping ({reason}): {} log_lines_dropped={dropped}",
             out.counters
-        ));
+        );
+        // Each counter also as a field of its own: FIFO_PINGD_PINGS=…
+        let values: Vec<(String, String)> = out
+            .counters
+            .fields()
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_uppercase(), value.to_string()))
+            .chain([("LOG_LINES_DROPPED".to_owned(), dropped.to_string())])
+            .collect();
+        let reason = reason.to_string();
+        let mut fields: Vec<logging::Field<'_>> = vec![("STOP_REASON", &reason)];
+        fields.extend(values.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        out.logger
+            .event(config::Level::Info, Event::Stopping, &message, &fields);
         out.logger.flush();
     }
 }

@@ -63,7 +63,7 @@ e2e_binaries() {
     [ -f "$CONFIG" ] || ct_die "no config file at $CONFIG"
 }
 
-# install_project_files: the binaries, config, units, sysusers and tmpfiles files into
+# install_project_files: the binaries, config, units, catalog, sysusers and tmpfiles files into
 # the container, then what the package's postinst does: create the user and group,
 # mount the round-trip area, then tmpfiles (owner and group of the area, the link
 # /run/fifo-ping: after sysusers and the mount).
@@ -77,12 +77,15 @@ install_project_files() {
         "$REPO/systemd/fifo-pingd-socket@.service" "$REPO/systemd/$INSTANCE_MOUNT"
     install -D -m 0644 "$REPO/systemd/tmpfiles-setup-dropin.conf" \
         "$CT_ROOT/usr/lib/systemd/system/systemd-tmpfiles-setup.service.d/fifo-pingd.conf"
+    install -D -m 0644 "$REPO/systemd/fifo-pingd.catalog" "$CT_ROOT/usr/lib/systemd/catalog/fifo-pingd.catalog"
     install -D -m 0644 "$REPO/systemd/fifo-pingd.sysusers" "$CT_ROOT/usr/lib/sysusers.d/fifo-pingd.conf"
     install -D -m 0644 "$REPO/systemd/fifo-pingd.tmpfiles" "$CT_ROOT/usr/lib/tmpfiles.d/fifo-pingd.conf"
     in_ct systemd-sysusers fifo-pingd.conf >/dev/null
     in_ct systemctl daemon-reload
     in_ct systemctl start "$MOUNT" "$INSTANCE_MOUNT"
     in_ct systemd-tmpfiles --create fifo-pingd.conf
+    # What systemd's dpkg trigger on /usr/lib/systemd/catalog does.
+    in_ct journalctl --update-catalog
 }
 
 # ---------------------------------------------------------------- the end of a run

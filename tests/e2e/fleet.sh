@@ -2,7 +2,8 @@
 # Fleet end-to-end test of fifo-pingd (issue 13) under a real systemd 252 (PID 1 of a
 # systemd-nspawn container running Debian 12): instances fifo-pingd@NAME side by side
 # with the default instance, in both modes, `fifo-pingctl --instance NAME ping|status|end`,
-# each instance's journal holding only its own pings, and names refused.
+# each instance's journal holding only its own pings, structured journal entries (found
+# by MESSAGE_ID, fields read back in the export format, the catalog), and names refused.
 #
 # Usage (as root):  bash tests/e2e/fleet.sh
 # Prints PASS/FAIL lines and a final "N passed, N failed"; exits non-zero on any failure,
@@ -55,6 +56,16 @@ status_field() {
 }
 counts_are() { [ "$(status_field "$1" "$2")" = "$3" ]; }
 show() { echo "    $*"; }
+# The journal's MESSAGE_IDs of fifo-pingd's events (src/daemon/logging/event.rs).
+ID_STARTED=e2b588eb66c440fca92004ade2e24ef2
+ID_PING=e51316af166e4760a0519d67e206708a
+ID_ROUND_TRIP=71abd73e1e574203a75b3d4dc78c58c3
+ID_STOPPING=831f57fc60ef483bac064617f0a94585
+# jmatch MATCH...: how many entries journalctl finds for the matches (its own index).
+jmatch() { in_ct journalctl --no-pager -o export "$@" 2>/dev/null | grep -c '^__CURSOR=' || true; }
+# jfield FIELD MATCH...: FIELD's values in those entries, read back in journalctl's
+# export format (our entries have no binary fields: one FIELD=value line each).
+jfield() { local f=$1; shift; in_ct journalctl --no-pager -o export "$@" 2>/dev/null | sed -n "s/^$f=//p"; }
 
 # ================================================================= setup
 SECTION=setup
@@ -123,11 +134,35 @@ check "the journal of fifo-pingd@green has exactly its 3 pings" \
 check "the default instance's journal has only its 1 round trip" \
     wait_for 10 eval '[ "$(pings_logged "$SVC")" = 1 ]'
 
+section 3 "structured journal entries: MESSAGE_ID, FIFO_PINGD_* fields, the catalog"
+# Entries in the native protocol, parsed by the real journald and found by its index.
+check "journalctl MESSAGE_ID=<ping> FIFO_PINGD_INSTANCE=blue finds exactly blue's 3 pings" \
+    wait_for 10 eval '[ "$(jmatch MESSAGE_ID=$ID_PING FIFO_PINGD_INSTANCE=blue)" = 3 ]'
+check "... and MESSAGE_ID=<round trip> its 1 round trip, from user pinger" \
+    eval '[ "$(jmatch MESSAGE_ID=$ID_ROUND_TRIP FIFO_PINGD_INSTANCE=blue)" = 1 ] &&
+          [ "$(jfield FIFO_PINGD_REQUESTER MESSAGE_ID=$ID_ROUND_TRIP FIFO_PINGD_INSTANCE=blue)" = pinger ]'
+check "green's 2 plain pings, the default instance's none" \
+    eval '[ "$(jmatch MESSAGE_ID=$ID_PING FIFO_PINGD_INSTANCE=green)" = 2 ] &&
+          [ "$(jmatch MESSAGE_ID=$ID_PING FIFO_PINGD_INSTANCE=default)" = 0 ]'
+check "every ping entry of blue names blue's FIFO and unit" \
+    eval '[ "$(jfield FIFO_PINGD_FIFO MESSAGE_ID=$ID_PING FIFO_PINGD_INSTANCE=blue | sort -u)" = "$(ifile blue)" ] &&
+          [ "$(jfield _SYSTEMD_UNIT MESSAGE_ID=$ID_PING FIFO_PINGD_INSTANCE=blue | sort -u)" = fifo-pingd@blue.service ]'
+check "the journal holds no syslog-style or stderr copy of them (one entry per ping)" \
+    eval '[ "$(jmatch _SYSTEMD_UNIT=fifo-pingd@blue.service MESSAGE="received ping")" = 3 ]'
+check "journalctl --list-catalog lists the 10 fifo-pingd events" \
+    eval '[ "$(in_ct journalctl --list-catalog 2>/dev/null | grep -c " fifo-pingd ")" = 10 ]'
+check "journalctl -x explains blue's start, with its name and FIFO filled in" \
+    eval 'in_ct journalctl --no-pager -x MESSAGE_ID=$ID_STARTED FIFO_PINGD_INSTANCE=blue |
+          grep -qF "Subject: fifo-pingd blue is listening on $(ifile blue)"'
+
 # ================================================================= 3
-section 3 "end stops one instance; the other keeps running"
+section 4 "end stops one instance; the other keeps running"
 check "fifo-pingctl --instance blue end" ctl pinger --instance blue -q end
 check "fifo-pingd@blue stops (inactive, clean exit)" wait_for 10 state_is fifo-pingd@blue.service inactive
 check "its FIFO and directory are gone" absent "/run/fifo-pingd/instance/blue"
+check "blue's stop entry: FIFO_PINGD_STOP_REASON=end received, FIFO_PINGD_PINGS=4" \
+    wait_for 10 eval '[ "$(jfield FIFO_PINGD_STOP_REASON MESSAGE_ID=$ID_STOPPING FIFO_PINGD_INSTANCE=blue)" = "end received" ] &&
+          [ "$(jfield FIFO_PINGD_PINGS MESSAGE_ID=$ID_STOPPING FIFO_PINGD_INSTANCE=blue)" = 4 ]'
 check "fifo-pingd@green is still active" state_is fifo-pingd@green.service active
 check "green still answers a round trip" ctl pinger --instance green -q ping --wait
 check "status of a stopped instance: exit 69" \
@@ -136,7 +171,7 @@ check "systemctl stop fifo-pingd@green: FIFO gone" \
     eval 'in_ct systemctl stop fifo-pingd@green && absent "$(ifile green)"'
 
 # ================================================================= 4
-section 4 "a socket-activated instance"
+section 5 "a socket-activated instance"
 check "systemctl start fifo-pingd@red.socket" in_ct systemctl start fifo-pingd@red.socket
 check "$(ifile red) made by systemd, prw--w---- fifo-pingd fifo-ping" \
     eval '[ "$(perm_of "$(ifile red)")" = "prw--w---- fifo-pingd fifo-ping" ]'
@@ -148,7 +183,7 @@ check "stopping the socket removes its FIFO" \
     eval 'in_ct systemctl stop fifo-pingd@red.socket fifo-pingd-socket@red.service && absent "$(ifile red)"'
 
 # ================================================================= 5
-section 5 "names refused; the default instance untouched"
+section 6 "names refused; the default instance untouched"
 for bad in default fifo-pingd; do
     check "systemctl start fifo-pingd@$bad fails" eval '! in_ct systemctl start fifo-pingd@'$bad'.service 2>/dev/null'
     check "its journal says why" \

@@ -620,10 +620,10 @@ fn log_stderr_override_prefixes_lines() {
     }
 }
 
-/// target = "auto" with JOURNAL_STREAM naming the daemon's stderr (dev:ino of
-/// the pipe): lines go to stderr with `<6>` priority prefixes.
-#[test]
-fn auto_target_with_journal_stream_uses_priority_prefixes() {
+/// Makes the daemon's stderr a pipe named by JOURNAL_STREAM (dev:ino), as
+/// systemd does for a service whose stderr is the journal; returns the
+/// lines read from the pipe.
+fn stderr_as_journal_stream(env: &mut TestEnv) -> Lines {
     use std::io::{BufRead, BufReader};
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::fs::MetadataExt;
@@ -636,17 +636,11 @@ fn auto_target_with_journal_stream_uses_priority_prefixes() {
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let wf = fs::File::from(w);
     let md = wf.metadata().expect("fstat pipe");
-    let mut env = TestEnv::new();
     env.env.push((
         "JOURNAL_STREAM".into(),
         format!("{}:{}", md.dev(), md.ino()),
     ));
     env.stderr_fd = Some(wf.into());
-    let cfg = Config {
-        target: Some("auto".into()),
-        ..Config::default()
-    };
-    let d = env.spawn(&cfg);
     let lines = Lines::named("stderr line (JOURNAL_STREAM pipe)");
     let l2 = lines.clone();
     std::thread::spawn(move || {
@@ -657,11 +651,66 @@ fn auto_target_with_journal_stream_uses_priority_prefixes() {
             }
         }
     });
+    lines
+}
+
+/// target = "auto" with JOURNAL_STREAM naming the daemon's stderr but no
+/// journal socket: lines go to stderr with `<N>` priority prefixes, after a
+/// warning that says why.
+#[test]
+fn auto_target_with_journal_stream_falls_back_to_priority_prefixes() {
+    let mut env = TestEnv::new();
+    let lines = stderr_as_journal_stream(&mut env);
+    let absent = env.dir.path().join("no-journal.sock");
+    let cfg = Config {
+        target: Some("auto".into()),
+        extra: format!("journal_socket = {}\n", toml_str(&absent.to_string_lossy())),
+        ..Config::default()
+    };
+    let d = env.spawn(&cfg);
+    d.wait_since(
+        &lines,
+        0,
+        &format!(
+            "<4>cannot connect to the journal socket {}",
+            absent.display()
+        ),
+        TIMEOUT,
+    );
     d.wait_ready();
     d.write_fifo(b"ping\n");
     d.wait_since(&lines, 0, "<6>received ping", TIMEOUT);
     d.signal(Signal::SIGTERM);
     d.expect_exit_code(EX_OK, TIMEOUT);
+    if !d.log().is_empty() {
+        d.fail("nothing should go to the syslog socket");
+    }
+}
+
+/// target = "auto" with JOURNAL_STREAM naming the daemon's stderr: entries
+/// go to the journal socket in the native protocol, with MESSAGE_IDs.
+#[test]
+fn auto_target_with_journal_stream_uses_the_native_protocol() {
+    let mut env = TestEnv::new();
+    let lines = stderr_as_journal_stream(&mut env);
+    // The test's datagram socket plays the journal.
+    let socket = env.log.path.clone();
+    let cfg = Config {
+        target: Some("auto".into()),
+        syslog_socket: Some(env.dir.path().join("no-syslog.sock")),
+        extra: format!("journal_socket = {}\n", toml_str(&socket.to_string_lossy())),
+        ..Config::default()
+    };
+    let d = env.spawn(&cfg);
+    d.wait_ready();
+    d.write_fifo(b"ping\n");
+    d.wait_log("MESSAGE_ID=e51316af166e4760a0519d67e206708a");
+    d.signal(Signal::SIGTERM);
+    d.expect_exit_code(EX_OK, TIMEOUT);
+    d.wait_log("MESSAGE=stopping (SIGTERM)");
+    if !lines.is_empty() {
+        d.fail(&format!("nothing should go to stderr: {:?}", lines.texts()));
+    }
 }
 
 /// target = "auto" without JOURNAL_STREAM logs to syslog.

@@ -17,6 +17,7 @@ mod containment;
 mod daemon;
 mod fifo_safety;
 mod hostile;
+mod journal;
 mod load_faults;
 mod options;
 mod protocol;
